@@ -1,0 +1,1 @@
+"""Turning detector events into alerts: rules, dedup, rendering, a persistent outbox, channels."""

@@ -1,0 +1,265 @@
+"""Records that flow between stages, one frozen dataclass per stage.
+
+crawlers -> :class:`Document` (normalised, with :class:`Passage` s)
+index    -> :class:`IndexedDocument` (document + one vector per passage), :class:`SearchHit`
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Document",
+    "EmbeddingSpace",
+    "IndexStats",
+    "IndexedDocument",
+    "Passage",
+    "SearchFilters",
+    "SearchHit",
+    "SearchQuery",
+    "UpsertResult",
+    "Vector",
+    "Vectors",
+    "document_id_for_telegram",
+    "document_id_for_url",
+    "utcnow",
+]
+
+Vector = npt.NDArray[np.float32]
+"""One L2-normalised embedding, shape (dim,)."""
+Vectors = npt.NDArray[np.float32]
+"""A matrix of L2-normalised embeddings, shape (n, dim)."""
+
+SourceKind = str  # "feed" | "site" | "telegram" | plugin kinds
+ExtractionMethod = Literal["page", "feed_content", "feed_summary", "telegram"]
+
+
+def document_id_for_url(canonical_url: str) -> str:
+    """Stable document id of a web page: ``u:`` + first 32 hex digits of sha256(canonical URL)."""
+    return "u:" + hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:32]
+
+
+def document_id_for_telegram(channel: str, message_id: int) -> str:
+    """Stable document id of a Telegram post: ``tg:<channel lower-case>/<message id>``."""
+    return f"tg:{channel.lower()}/{message_id}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A paragraph-aware chunk of a document's text, the unit that is embedded and matched."""
+
+    index: int
+    text: str
+    start: int = 0
+    """Character offset of the passage in :attr:`Document.text`."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A normalised article or post, ready to embed and index.
+
+    ``published`` and ``fetched`` are timezone-aware UTC datetimes.
+    """
+
+    id: str
+    source_id: str
+    kind: SourceKind
+    url: str
+    title: str
+    text: str
+    language: str
+    """ISO 639-1 code (``ru``, ``uk``, ``kk`` ...) or ``und`` when unknown."""
+    published: datetime
+    fetched: datetime
+    passages: tuple[Passage, ...]
+    content_hash: str
+    """sha256 hex of the normalised title + text; a change means the document was updated."""
+    fingerprint: tuple[int, ...] = ()
+    """MinHash signature (datasketch, see crawlers.normalize) for near-duplicate grouping."""
+    author: str = ""
+    extraction: ExtractionMethod = "page"
+    outlet: str = ""
+    """Who published it: the host name of a site or ``t.me/<channel>``."""
+    links: tuple[str, ...] = ()
+    """Outgoing links found in the text (spread edges)."""
+    forwarded_from: str = ""
+    """Telegram: the channel or name a post was forwarded from (a spread edge)."""
+    views: int | None = None
+    media: tuple[str, ...] = ()
+    """Media markers: ``photo``, ``video``, ``audio``, ``document``, ``poll`` ..."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("published", "fetched"):
+            value: datetime = getattr(self, name)
+            if value.tzinfo is None:
+                raise ValueError(f"Document.{name} must be timezone-aware (UTC), got {value!r}")
+            if value.utcoffset() != UTC.utcoffset(value):
+                object.__setattr__(self, name, value.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """Everything that makes two vectors comparable.
+
+    Two spaces with the same dimension but another model, revision, weights, precision,
+    pooling or prefix are different spaces; the index refuses to mix them.
+    """
+
+    model: str
+    dim: int
+    backend: str = "sentence-transformers"
+    revision: str = ""
+    weights_hash: str = ""
+    precision: str = "fp32"
+    pooling: str = "mean"
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+    @property
+    def key(self) -> str:
+        """A stable, human-readable identity string for this space."""
+        parts = [
+            self.backend,
+            self.model,
+            self.revision or "-",
+            self.weights_hash[:16] or "-",
+            self.precision,
+            self.pooling,
+            f"q={self.query_prefix}",
+            f"d={self.document_prefix}",
+            str(self.dim),
+        ]
+        return "|".join(parts)
+
+    @property
+    def slug(self) -> str:
+        """A short identifier usable as a field or index name: model name + hash of :attr:`key`."""
+        name = "".join(c if c.isalnum() else "_" for c in self.model.rsplit("/", 1)[-1].lower())
+        digest = hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:8]
+        return f"{name[:40]}_{self.dim}_{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for storage."""
+        return {
+            "model": self.model,
+            "dim": self.dim,
+            "backend": self.backend,
+            "revision": self.revision,
+            "weights_hash": self.weights_hash,
+            "precision": self.precision,
+            "pooling": self.pooling,
+            "query_prefix": self.query_prefix,
+            "document_prefix": self.document_prefix,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmbeddingSpace:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """A document with one embedding per passage (row i embeds ``document.passages[i]``)."""
+
+    document: Document
+    vectors: Vectors
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.document.passages):
+            raise ValueError(
+                f"{self.document.id}: {self.vectors.shape[0] if self.vectors.ndim == 2 else '?'} vectors"
+                f" for {len(self.document.passages)} passages"
+            )
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What an upsert did, per document id."""
+
+    new: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Filters every backend applies before ranking. Empty tuples mean "any"."""
+
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    """Half-open: ``since <= published < until``."""
+    document_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A search request. ``mode`` picks keyword (BM25), semantic (kNN) or hybrid (RRF of both).
+
+    Semantic and hybrid need ``vector`` (the query embedded with ``Embedder.embed_query``).
+    """
+
+    text: str = ""
+    vector: Vector | None = None
+    k: int = 10
+    mode: Literal["keyword", "semantic", "hybrid"] = "hybrid"
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    group_by_document: bool = True
+    """True: one hit per document (its best passage). False: one hit per passage."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked result."""
+
+    document_id: str
+    passage_index: int
+    score: float
+    url: str
+    title: str
+    source_id: str
+    language: str
+    published: datetime
+    snippet: str
+    """The best passage's text (plain text; callers escape it before rendering)."""
+    keyword_rank: int | None = None
+    semantic_rank: int | None = None
+    semantic_score: float | None = None
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts and sizes an index reports."""
+
+    documents: int
+    passages: int
+    by_source: dict[str, int]
+    by_language: dict[str, int]
+    size_bytes: int
+    embedding_space: EmbeddingSpace | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "documents": self.documents,
+            "passages": self.passages,
+            "by_source": dict(self.by_source),
+            "by_language": dict(self.by_language),
+            "index_size_bytes": self.size_bytes,
+            "embedding_model": self.embedding_space.to_dict() if self.embedding_space else None,
+        }
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,100 @@
+"""One exception tree for the whole service.
+
+Every error narrawatch raises on purpose derives from :class:`NarrawatchError`, so callers
+can catch ours without catching programming errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AlertDeliveryError",
+    "ConfigError",
+    "ConfigIssue",
+    "CrawlError",
+    "EmbeddingError",
+    "EmbeddingSpaceMismatch",
+    "ExtractionError",
+    "FetchError",
+    "IndexBackendError",
+    "IndexUnavailable",
+    "NarrawatchError",
+    "ParseError",
+    "UnknownNameError",
+]
+
+
+class NarrawatchError(Exception):
+    """Base of every error narrawatch raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in the configuration, located as ``file:path``."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(NarrawatchError):
+    """The configuration is invalid; carries every issue found, not just the first."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        super().__init__("\n".join(str(i) for i in self.issues) or "invalid configuration")
+
+
+class UnknownNameError(NarrawatchError, KeyError):
+    """A registry lookup by short name failed; the message lists the known names."""
+
+    def __init__(self, what: str, name: str, known: Iterable[str]) -> None:
+        self.what = what
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(f"unknown {what} {name!r}; known: {', '.join(self.known) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message otherwise
+        return str(self.args[0])
+
+
+class CrawlError(NarrawatchError):
+    """Base of errors while collecting content."""
+
+
+class FetchError(CrawlError):
+    """A URL could not be fetched (dead host, timeout, HTTP error after retries)."""
+
+
+class ParseError(CrawlError):
+    """A fetched body could not be parsed (malformed feed, not a Telegram preview page, ...)."""
+
+
+class ExtractionError(CrawlError):
+    """No usable main text could be extracted from a page."""
+
+
+class EmbeddingError(NarrawatchError):
+    """An embedding model could not be loaded or failed to embed."""
+
+
+class IndexBackendError(NarrawatchError):
+    """Base of document-index errors."""
+
+
+class IndexUnavailable(IndexBackendError):
+    """The index backend cannot be reached or refused our credentials."""
+
+
+class EmbeddingSpaceMismatch(IndexBackendError):
+    """Vectors from one embedding space were offered to an index built for another."""
+
+
+class AlertDeliveryError(NarrawatchError):
+    """An alert channel could not deliver a message (it will be retried from the outbox)."""

@@ -1,0 +1,443 @@
+"""Configuration: pydantic models for the YAML files under a config directory, and the loader.
+
+Layout of a config directory (every file optional except at least one source)::
+
+    DIR/service.yaml            ServiceSettings: data_dir, crawl, embedding, index, logging
+    DIR/sources.yaml            {sources: [...]}   and/or
+    DIR/sources/*.yaml          {sources: [...]}
+
+Unknown keys are errors, secrets come only from environment variables (fields ending in
+``_env`` name the variable), and :func:`load_config` collects every problem and raises one
+:class:`~core.errors.ConfigError` whose issues read ``file:path: message``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError, ConfigIssue, UnknownNameError
+from core.registry import Registry
+
+__all__ = [
+    "SOURCE_KINDS",
+    "Config",
+    "CrawlSettings",
+    "Duration",
+    "ElasticsearchSettings",
+    "EmbeddingSettings",
+    "FeedSource",
+    "IndexSettings",
+    "ServiceSettings",
+    "SiteSource",
+    "SourceBase",
+    "StrictModel",
+    "TelegramSource",
+    "format_loc",
+    "load_config",
+    "parse_duration",
+    "read_yaml",
+    "register_section",
+    "validation_issues",
+]
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``"15m"``, ``"1h30m"``, ``"2.5s"``, ``"7d"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '15m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        pos = 0
+        total = 0.0
+        for m in _DURATION_RE.finditer(text):
+            if m.start() != pos:
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if text and pos == len(text):
+            return timedelta(seconds=total)
+        raise ValueError(f"invalid duration {value!r}; use e.g. '30s', '15m', '1h30m', '7d'")
+    raise ValueError("a duration is a number of seconds or a string like '15m'")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A typed duration field: accepts ``"15m"``-style strings or seconds."""
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys rejected, instances immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_ID_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_SECRET_HINT = "secrets are read from environment variables only"
+
+
+class SourceBase(StrictModel):
+    """Fields every source kind has."""
+
+    id: Annotated[str, Field(pattern=_ID_RE, description="unique short id (a-z, 0-9, _ . -)")]
+    kind: str
+    every: Duration = timedelta(minutes=15)
+    jitter: Duration | None = None
+    """Random delay added to each scheduled run; default 10% of ``every`` (at most 5 min)."""
+    enabled: bool = True
+    language: str | None = None
+    """Expected language (ISO 639-1); used when identification is unsure."""
+    outlet: str | None = None
+    """Outlet name shown to users; default: the host (sites, feeds) or ``t.me/<channel>``."""
+    tags: tuple[str, ...] = ()
+
+    @field_validator("every")
+    @classmethod
+    def _positive_every(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return v
+
+    @property
+    def effective_jitter(self) -> timedelta:
+        """The jitter to apply when none is configured."""
+        if self.jitter is not None:
+            return self.jitter
+        return min(self.every / 10, timedelta(minutes=5))
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(str(v)) if isinstance(v, str) else v)]
+
+SOURCE_KINDS: Registry[type[SourceBase]] = Registry("source kind")
+
+
+@SOURCE_KINDS.register("feed")
+class FeedSource(SourceBase):
+    """An RSS 0.9x/1.0/2.0, Atom or JSON Feed; each new entry's page is fetched and extracted."""
+
+    kind: Literal["feed"] = "feed"
+    url: HttpUrl
+    fetch_articles: bool = True
+    """Fetch and extract each new entry's page; off: keep the entry's own content/summary."""
+    max_entries: Annotated[int, Field(ge=1, le=10_000)] = 200
+
+
+@SOURCE_KINDS.register("telegram")
+class TelegramSource(SourceBase):
+    """A public Telegram channel read from its web preview ``<base_url>/s/<channel>``."""
+
+    kind: Literal["telegram"] = "telegram"
+    channel: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{3,64}$")]
+    base_url: HttpUrl = "https://t.me"
+    max_pages: Annotated[int, Field(ge=1, le=1000)] = 5
+    """How many preview pages to walk back (``?before=<id>``) on a run; stops early at seen posts."""
+
+
+@SOURCE_KINDS.register("site")
+class SiteSource(SourceBase):
+    """A website: (news) sitemaps when present, else link-following within allow/deny patterns."""
+
+    kind: Literal["site"] = "site"
+    start_urls: Annotated[tuple[HttpUrl, ...], Field(min_length=1)]
+    allow: tuple[str, ...] = ()
+    """Regular expressions; a followed or extracted URL must match one (if any are given)."""
+    deny: tuple[str, ...] = ()
+    max_depth: Annotated[int, Field(ge=0, le=10)] = 2
+    max_pages: Annotated[int, Field(ge=1, le=100_000)] = 200
+    sitemaps: tuple[HttpUrl, ...] | None = None
+    """Sitemap URLs; default: those robots.txt names, then ``/sitemap.xml``."""
+    use_sitemaps: bool = True
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _regexes_compile(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return v
+
+
+class CrawlSettings(StrictModel):
+    """How we fetch: politeness, retries, limits. Applies to every source."""
+
+    user_agent: str = "narrawatch/0.1 (media monitoring; +https://github.com/narrawatch/narrawatch)"
+    obey_robots: bool = True
+    concurrency_per_domain: Annotated[int, Field(ge=1, le=64)] = 2
+    download_delay: Duration = timedelta(seconds=0.5)
+    autothrottle: bool = True
+    retry_times: Annotated[int, Field(ge=0, le=20)] = 3
+    backoff_base: Duration = timedelta(seconds=1)
+    backoff_max: Duration = timedelta(minutes=2)
+    timeout: Duration = timedelta(seconds=30)
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    max_redirects: Annotated[int, Field(ge=0, le=50)] = 5
+    max_parallel_sources: Annotated[int, Field(ge=1, le=64)] = 4
+    passage_max_words: Annotated[int, Field(ge=16, le=1000)] = 120
+
+
+class EmbeddingSettings(StrictModel):
+    """Which embedding model makes the vectors (see index.embed for names)."""
+
+    model: str = "use-multilingual-v3"
+    """``use-multilingual-v3`` (offline default), ``hashing`` (tests), or any sentence-transformers
+    model name or local path, optionally prefixed ``st:``."""
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+class ElasticsearchSettings(StrictModel):
+    """Connection to an Elasticsearch cluster. Secrets via ``*_env`` variable names."""
+
+    urls: tuple[HttpUrl, ...] = ("http://127.0.0.1:9200",)
+    urls_env: str | None = "NARRAWATCH_ES_URL"
+    """If this variable is set, its comma-separated URLs replace ``urls``."""
+    index_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "narrawatch"
+    username: str | None = None
+    password_env: str | None = "NARRAWATCH_ES_PASSWORD"
+    api_key_env: str | None = "NARRAWATCH_ES_API_KEY"
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: Duration = timedelta(seconds=30)
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    bulk_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+    def resolved_urls(self) -> tuple[str, ...]:
+        """``urls``, or the URLs from the ``urls_env`` variable when it is set."""
+        if self.urls_env and os.environ.get(self.urls_env):
+            return tuple(u.strip() for u in os.environ[self.urls_env].split(",") if u.strip())
+        return self.urls
+
+
+class IndexSettings(StrictModel):
+    """Where documents live: ``embedded`` (default, on disk) or ``elasticsearch``."""
+
+    backend: str = "embedded"
+    path: str | None = None
+    """Embedded backend directory; default ``<data_dir>/index``."""
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+
+
+class ServiceSettings(StrictModel):
+    """``service.yaml``: everything that is not a source, narrative or alert rule."""
+
+    data_dir: str = "data"
+    """State, index and outbox directory; relative paths are relative to the config directory."""
+    crawl: CrawlSettings = CrawlSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    index: IndexSettings = IndexSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated configuration directory."""
+
+    root: Path
+    service: ServiceSettings
+    sources: tuple[SourceBase, ...]
+    files: tuple[Path, ...] = field(default=())
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Sections added by other packages' loaders (narratives, alerts)."""
+
+    @property
+    def data_dir(self) -> Path:
+        """Absolute data directory."""
+        p = Path(self.service.data_dir).expanduser()
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    @property
+    def index_path(self) -> Path:
+        """Absolute embedded-index directory."""
+        if self.service.index.path:
+            p = Path(self.service.index.path).expanduser()
+            return p if p.is_absolute() else (self.root / p).resolve()
+        return self.data_dir / "index"
+
+    def source(self, source_id: str) -> SourceBase:
+        """The source with this id, or :class:`UnknownNameError` listing the ids."""
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise UnknownNameError("source", source_id, [s.id for s in self.sources])
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """``("sources", 2, "every")`` -> ``sources[2].every``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_issues(file: str, exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[ConfigIssue]:
+    """Turn a pydantic ValidationError into located issues."""
+    issues = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1]) if loc else ""
+            msg = "unknown key"
+            if any(s in key.lower() for s in ("password", "token", "secret", "api_key")):
+                msg += f" ({_SECRET_HINT}: use a '*_env' key naming the variable)"
+        issues.append(ConfigIssue(file, format_loc(prefix + loc), msg))
+    return issues
+
+
+def read_yaml(path: Path, root: Path) -> tuple[Any, list[ConfigIssue]]:
+    """Parse one YAML file; on failure return an issue with the line number."""
+    rel = _rel(path, root)
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            return yaml.safe_load(fh), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [ConfigIssue(rel, where, f"invalid YAML: {problem}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [ConfigIssue(rel, "", f"cannot read: {exc}")]
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _source_files(root: Path) -> Iterator[Path]:
+    single = root / "sources.yaml"
+    if single.exists():
+        yield single
+    folder = root / "sources"
+    if folder.is_dir():
+        yield from sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def _load_sources(root: Path, issues: list[ConfigIssue]) -> tuple[list[SourceBase], list[Path]]:
+    sources: list[SourceBase] = []
+    files: list[Path] = []
+    seen: dict[str, str] = {}
+    for path in _source_files(root):
+        files.append(path)
+        rel = _rel(path, root)
+        data, errs = read_yaml(path, root)
+        issues.extend(errs)
+        if errs or data is None:
+            continue
+        if not isinstance(data, dict) or set(data) != {"sources"}:
+            bad = sorted(set(data) - {"sources"}) if isinstance(data, dict) else []
+            msg = f"unknown key(s) {bad}; " if bad else ""
+            issues.append(ConfigIssue(rel, "", msg + "expected a mapping with one key 'sources'"))
+            if not isinstance(data, dict) or "sources" not in data:
+                continue
+        entries = data["sources"]
+        if not isinstance(entries, list):
+            issues.append(ConfigIssue(rel, "sources", "must be a list"))
+            continue
+        for i, entry in enumerate(entries):
+            where = ("sources", i)
+            if not isinstance(entry, dict):
+                issues.append(ConfigIssue(rel, format_loc(where), "each source must be a mapping"))
+                continue
+            kind = entry.get("kind")
+            if not isinstance(kind, str):
+                issues.append(
+                    ConfigIssue(
+                        rel,
+                        format_loc((*where, "kind")),
+                        f"missing; one of: {', '.join(SOURCE_KINDS.names())}",
+                    )
+                )
+                continue
+            try:
+                model = SOURCE_KINDS.get(kind)
+            except UnknownNameError as exc:
+                issues.append(ConfigIssue(rel, format_loc((*where, "kind")), str(exc)))
+                continue
+            try:
+                src = model.model_validate(entry)
+            except ValidationError as exc:
+                issues.extend(validation_issues(rel, exc, where))
+                continue
+            if src.id in seen:
+                issues.append(
+                    ConfigIssue(rel, format_loc((*where, "id")), f"duplicate id {src.id!r} (also in {seen[src.id]})")
+                )
+                continue
+            seen[src.id] = rel
+            sources.append(src)
+    return sources, files
+
+
+ConfigSection = Any
+_SECTION_LOADERS: dict[str, Any] = {}
+
+
+def register_section(name: str, loader: Any) -> None:
+    """Let another package load its own section (e.g. ``narratives``) into :attr:`Config.extra`.
+
+    ``loader(root: Path, issues: list[ConfigIssue]) -> Any`` appends problems to ``issues``.
+    """
+    _SECTION_LOADERS[name] = loader
+
+
+def load_config(root: Path | str, *, require_sources: bool = True) -> Config:
+    """Load and validate a config directory, raising one ConfigError with every issue."""
+    root = Path(root).resolve()
+    issues: list[ConfigIssue] = []
+    if not root.is_dir():
+        raise ConfigError([ConfigIssue(str(root), "", "config directory does not exist")])
+    service = ServiceSettings()
+    files: list[Path] = []
+    service_file = root / "service.yaml"
+    if service_file.exists():
+        files.append(service_file)
+        data, errs = read_yaml(service_file, root)
+        issues.extend(errs)
+        if not errs and data is not None:
+            try:
+                service = ServiceSettings.model_validate(data)
+            except ValidationError as exc:
+                issues.extend(validation_issues("service.yaml", exc))
+    sources, source_files = _load_sources(root, issues)
+    files.extend(source_files)
+    if require_sources and not source_files:
+        issues.append(ConfigIssue(str(root), "", "no sources.yaml or sources/*.yaml found"))
+    extra: dict[str, Any] = {}
+    for name, loader in _SECTION_LOADERS.items():
+        extra[name] = loader(root, issues)
+    if issues:
+        raise ConfigError(issues)
+    return Config(root=root, service=service, sources=tuple(sources), files=tuple(files), extra=extra)

@@ -1,0 +1,1 @@
+"""Collecting content: fetch (Scrapy), parse feeds and Telegram previews, extract pages, normalise."""

@@ -1,0 +1,1 @@
+"""Embedding and document indexing: the Embedder and DocumentIndex seams and their backends."""

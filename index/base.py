@@ -1,0 +1,138 @@
+"""The DocumentIndex seam: one protocol, an embedded backend and an Elasticsearch backend.
+
+Every implementation passes the same contract suite (``tests/contract/test_document_index.py``).
+
+Rules every backend keeps:
+
+* ``upsert`` is idempotent by document id: the same document twice is ``unchanged``; a document
+  whose ``content_hash`` changed is ``updated`` (its passages and vectors replaced).
+* Once ``upsert`` returns, the write is durable (survives ``kill -9``) and visible to searches.
+* An index is bound to one :class:`~core.documents.EmbeddingSpace`; vectors or query vectors from
+  another space raise :class:`~core.errors.EmbeddingSpaceMismatch`.
+* ``search`` applies filters before ranking; hybrid ranking is reciprocal rank fusion (k=60)
+  of BM25 over passages and cosine kNN over passage vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from core.documents import (
+    Document,
+    EmbeddingSpace,
+    IndexedDocument,
+    IndexStats,
+    SearchFilters,
+    SearchHit,
+    SearchQuery,
+    UpsertResult,
+    Vectors,
+)
+from core.registry import Registry
+
+__all__ = ["INDEX_BACKENDS", "RRF_K", "CountBy", "DocumentIndex", "PassageVectors", "in_filters", "rrf_fuse"]
+
+RRF_K = 60
+"""The reciprocal-rank-fusion constant (Cormack et al. 2009; also Elasticsearch's default)."""
+
+CountBy = Literal["source", "language", "day", "kind"]
+
+
+@dataclass(frozen=True)
+class PassageVectors:
+    """Passages with their vectors, as returned by :meth:`DocumentIndex.passage_vectors`.
+
+    Row ``i`` of ``vectors`` embeds passage ``passage_indexes[i]`` of ``document_ids[i]``.
+    """
+
+    document_ids: tuple[str, ...]
+    passage_indexes: tuple[int, ...]
+    vectors: Vectors
+
+    def __len__(self) -> int:
+        return len(self.document_ids)
+
+
+@runtime_checkable
+class DocumentIndex(Protocol):
+    """Storage and retrieval of documents, passages and passage vectors."""
+
+    @property
+    def embedding_space(self) -> EmbeddingSpace:
+        """The space this index's vectors live in."""
+        ...
+
+    def upsert(self, docs: Sequence[IndexedDocument]) -> UpsertResult:
+        """Insert or replace documents (idempotent by id); durable once it returns."""
+        ...
+
+    def get(self, doc_id: str) -> Document | None:
+        """One document by id, or None."""
+        ...
+
+    def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """``{id: content_hash}`` for the ids that exist (lets callers skip unchanged work)."""
+        ...
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Keyword, semantic or hybrid search with filters; best first."""
+        ...
+
+    def iter_documents(self, filters: SearchFilters | None = None, *, batch: int = 500) -> Iterator[Document]:
+        """Every document matching ``filters``, oldest published first."""
+        ...
+
+    def passage_vectors(self, filters: SearchFilters | None = None) -> PassageVectors:
+        """Passage vectors of the documents matching ``filters`` (for matching, themes, trace)."""
+        ...
+
+    def count(self, by: CountBy, filters: SearchFilters | None = None) -> dict[str, int]:
+        """Document counts grouped by source, language, kind or UTC day (``YYYY-MM-DD``)."""
+        ...
+
+    def stats(self) -> IndexStats:
+        """Totals, counts and size on disk."""
+        ...
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete documents; returns how many existed."""
+        ...
+
+    def close(self) -> None:
+        """Release files, connections and locks."""
+        ...
+
+
+INDEX_BACKENDS: Registry[type] = Registry("index backend")
+"""Backends by config name (``embedded``, ``elasticsearch``); each class has
+``open(config: core.settings.Config, space: EmbeddingSpace) -> DocumentIndex``."""
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks."""
+    scores: dict[str, float] = {}
+    for i, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[i]
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def in_filters(doc: Document, filters: SearchFilters | None, *, published: datetime | None = None) -> bool:
+    """True when ``doc`` passes ``filters`` (reference semantics for every backend)."""
+    if filters is None:
+        return True
+    when = published or doc.published
+    return (
+        (not filters.sources or doc.source_id in filters.sources)
+        and (not filters.languages or doc.language in filters.languages)
+        and (not filters.kinds or doc.kind in filters.kinds)
+        and (filters.since is None or when >= filters.since)
+        and (filters.until is None or when < filters.until)
+        and (not filters.document_ids or doc.id in filters.document_ids)
+    )

@@ -1,0 +1,1 @@
+"""Embedder implementations; importing this package registers them in index.embed.EMBEDDERS."""

@@ -1,0 +1,1 @@
+"""Watching the index: narrative matching, detectors, spread tracing, emerging themes."""
