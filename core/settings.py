@@ -304,7 +304,7 @@ def validation_issues(file: str, exc: ValidationError, prefix: tuple[int | str, 
     issues = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
             msg = "unknown key"

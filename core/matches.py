@@ -1,0 +1,45 @@
+"""Narrative matches: the record the matcher produces and detectors and alerts consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = ["Match", "Tier"]
+
+Tier = Literal["suggest", "alert"]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A document's passage judged close to a narrative. An indication for review, not a verdict."""
+
+    document_id: str
+    narrative_id: str
+    score: float
+    """Final score compared with the narrative's thresholds (cosine-based, embedding-space specific)."""
+    tier: Tier
+    passage_index: int
+    passage_text: str
+    exemplar: str
+    """The closest exemplar's text."""
+    exemplar_language: str
+    model: str
+    """``EmbeddingSpace.key`` of the vectors that were compared."""
+    source_id: str
+    outlet: str
+    language: str
+    published: datetime
+    url: str
+    title: str
+    similarity: float = 0.0
+    """Raw cosine to the closest exemplar."""
+    counter_similarity: float | None = None
+    """Raw cosine to the closest counter-exemplar, if the narrative has any."""
+    keywords: tuple[str, ...] = ()
+    """Narrative keywords found in the document."""
+    fingerprint: tuple[int, ...] = ()
+    """The document's near-duplicate fingerprint, so detectors can collapse copies."""
+    forwarded_from: str = ""
+    matched_at: datetime | None = field(default=None, compare=False)

@@ -1,0 +1,270 @@
+"""The ingest pass: crawl (subprocess) -> embed -> index -> hooks (matching, detectors).
+
+Guarantees:
+
+* A document counts as ingested only after the index acknowledged it; only then is its item
+  key marked seen in the crawl state.
+* A feed's new ETag/Last-Modified is stored only when every document of that fetch was
+  indexed, so a crash or a failed upsert leads to a re-fetch, never to a silent gap.
+* Unchanged documents (same content hash) are neither re-embedded nor rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.documents import Document, IndexedDocument, UpsertResult, utcnow
+from core.errors import NarrawatchError
+from core.logging import StageCounters
+from core.serialize import document_from_dict
+from core.settings import Config
+from index.base import DocumentIndex
+from index.embed import Embedder
+from narrawatch.state import CrawlStateStore
+
+__all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport", "since_to_datetime"]
+
+log = logging.getLogger(__name__)
+
+CrawlFn = Callable[[Config, list[str], dict[str, Any]], Iterator[dict[str, Any]]]
+"""Runs a crawl for source ids with their states and yields the crawler's events."""
+
+IndexedHook = Callable[[Sequence[IndexedDocument], UpsertResult], None]
+"""Called after each acknowledged batch with the new and updated documents."""
+
+FLUSH_EVERY = 64
+
+
+@dataclass
+class SourceReport:
+    """What one pass did for one source."""
+
+    source_id: str
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    ok: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "source": self.source_id,
+            "ok": bool(self.ok),
+            "fetched": self.fetched,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "dropped": dict(self.dropped),
+            "failed": not self.ok,
+            "errors": self.errors[:20],
+        }
+
+
+def _subprocess_crawl(config: Config, sources: list[str], state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    from crawlers.runner import run_crawl
+
+    yield from run_crawl(config.root, sources, state)
+
+
+class Pipeline:
+    """Wires crawl events to embedding, the index and post-index hooks. Thread-safe."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        embedder: Embedder,
+        index: DocumentIndex,
+        state: CrawlStateStore,
+        crawl: CrawlFn = _subprocess_crawl,
+        counters: StageCounters | None = None,
+    ) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.index = index
+        self.state = state
+        self.crawl = crawl
+        self.counters = counters or StageCounters()
+        self.hooks: list[IndexedHook] = []
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask running passes to stop after the batch in hand (it is still indexed)."""
+        self._stop.set()
+
+    def ingest(
+        self,
+        source_ids: Sequence[str] | None = None,
+        *,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[SourceReport]:
+        """Run one pass over the given sources (default: every enabled source)."""
+        if source_ids is None:
+            source_ids = [s.id for s in self.config.sources if s.enabled]
+        else:
+            for sid in source_ids:
+                self.config.source(sid)  # unknown id -> UnknownNameError listing the ids
+        reports = {sid: SourceReport(sid) for sid in source_ids}
+        if not source_ids:
+            return []
+        job_state = {sid: self.state.job_state(sid) for sid in source_ids}
+        buffers: dict[str, list[tuple[str, Document]]] = {sid: [] for sid in source_ids}
+        validators: dict[str, dict[str, Any]] = {}
+        done: set[str] = set()
+        events = self.crawl(self.config, list(source_ids), job_state)
+        try:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+                sid = event.get("source", "")
+                report = reports.get(sid)
+                if report is None:
+                    log.warning("event for unknown source ignored: %s", event)
+                    continue
+                kind = event.get("event")
+                if kind == "document":
+                    buffers[sid].append((str(event["key"]), document_from_dict(event["document"])))
+                    if len(buffers[sid]) >= FLUSH_EVERY:
+                        self._flush(sid, buffers[sid], report)
+                elif kind == "fetched":
+                    report.fetched += 1
+                    self.counters.add("crawl.fetched")
+                elif kind == "dropped":
+                    reason = str(event.get("reason", "unknown"))
+                    report.dropped[reason] += 1
+                    self.counters.add(f"drop.{reason}")
+                elif kind == "state":
+                    validators[sid] = dict(event.get("state") or {})
+                elif kind == "error":
+                    msg = str(event.get("message", "error"))
+                    url = event.get("url")
+                    report.errors.append(f"{url}: {msg}" if url else msg)
+                    self.counters.add("crawl.errors")
+                    log.warning("source %s: %s%s", sid, msg, f" ({url})" if url else "")
+                elif kind == "source_done":
+                    self._finish(sid, buffers[sid], report, bool(event.get("ok")), validators.get(sid))
+                    done.add(sid)
+                if self._stop.is_set():
+                    log.info("stop requested: ending the pass after the batch in hand")
+                    break
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+            for sid in source_ids:
+                if sid not in done:
+                    # The crawler ended (crash, stop, timeout) before finishing this source:
+                    # index what arrived, but keep the old validators so nothing is skipped.
+                    reports[sid].errors.append("crawl ended before the source finished")
+                    self._finish(sid, buffers[sid], reports[sid], False, None)
+        for r in reports.values():
+            log.info(
+                "source %s: fetched=%d new=%d updated=%d unchanged=%d dropped=%s ok=%s",
+                r.source_id,
+                r.fetched,
+                r.new,
+                r.updated,
+                r.unchanged,
+                dict(r.dropped),
+                r.ok,
+            )
+        return list(reports.values())
+
+    def _finish(
+        self,
+        sid: str,
+        buffer: list[tuple[str, Document]],
+        report: SourceReport,
+        ok: bool,
+        validators: dict[str, Any] | None,
+    ) -> None:
+        try:
+            self._flush(sid, buffer, report)
+        except NarrawatchError as exc:
+            ok = False
+            report.errors.append(f"indexing failed: {exc}")
+            log.error("source %s: indexing failed, validators not advanced: %s", sid, exc)
+        report.ok = ok
+        error = "; ".join(report.errors[-3:]) if not ok else ""
+        self.state.record_result(sid, ok=ok, now=utcnow(), error=error, validators=validators if ok else None)
+
+    def _flush(self, sid: str, buffer: list[tuple[str, Document]], report: SourceReport) -> None:
+        if not buffer:
+            return
+        batch = list(buffer)
+        buffer.clear()
+        result = self.index_documents([doc for _, doc in batch])
+        report.new += len(result.new)
+        report.updated += len(result.updated)
+        report.unchanged += len(result.unchanged)
+        acked = set(result.new) | set(result.updated) | set(result.unchanged)
+        self.state.mark_seen(sid, [(key, doc.id) for key, doc in batch if doc.id in acked], utcnow())
+        missing = [doc.id for _, doc in batch if doc.id not in acked]
+        if missing:
+            report.errors.append(f"{len(missing)} documents not acknowledged by the index")
+            raise NarrawatchError(f"index did not acknowledge {len(missing)} documents, e.g. {missing[0]}")
+
+    def index_documents(self, docs: Sequence[Document]) -> UpsertResult:
+        """Embed and upsert documents (skipping unchanged ones); then run the hooks."""
+        # Later copies of one id in a batch win.
+        unique: dict[str, Document] = {}
+        for d in docs:
+            unique[d.id] = d
+        with self._write_lock:
+            known = self.index.content_hashes(list(unique))
+            unchanged = tuple(i for i, d in unique.items() if known.get(i) == d.content_hash)
+            todo = [d for i, d in unique.items() if known.get(i) != d.content_hash]
+            texts = [p.text for d in todo for p in d.passages]
+            vectors = self.embedder.embed_documents(texts) if texts else None
+            self.counters.add("embed.passages", len(texts))
+            indexed: list[IndexedDocument] = []
+            row = 0
+            for d in todo:
+                n = len(d.passages)
+                assert vectors is not None or n == 0
+                vecs = vectors[row : row + n] if vectors is not None else self.embedder.embed_documents([])
+                row += n
+                indexed.append(IndexedDocument(d, vecs))
+            result = self.index.upsert(indexed) if indexed else UpsertResult()
+            result = UpsertResult(result.new, result.updated, result.unchanged + unchanged)
+            self.counters.add("index.new", len(result.new))
+            self.counters.add("index.updated", len(result.updated))
+            self.counters.add("index.unchanged", len(result.unchanged))
+        changed = set(result.new) | set(result.updated)
+        fresh = [x for x in indexed if x.document.id in changed]
+        for hook in self.hooks:
+            try:
+                hook(fresh, result)
+            except Exception:  # a hook must never lose the ingest
+                log.exception("post-index hook %r failed", hook)
+                self.counters.add("hooks.failed")
+        return result
+
+
+def since_to_datetime(value: str | None, now: datetime | None = None) -> datetime | None:
+    """``--since 7d`` or an ISO date -> an aware UTC datetime."""
+    from core.settings import parse_duration
+
+    if not value:
+        return None
+    now = now or utcnow()
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        from datetime import UTC
+
+        dt = dt.replace(tzinfo=UTC)
+    return dt
