@@ -16,6 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import alerts.config  # noqa: F401  (registers the config section "alerts")
+import monitors.catalogue
+import monitors.detectors  # noqa: F401  (registers the built-in detectors)
 from core.documents import SearchFilters, SearchQuery, utcnow
 from core.errors import ConfigError, NarrawatchError
 from core.logging import setup_logging

@@ -1,12 +1,35 @@
-"""Wires narrative matching, detectors and alerts to the ingest pipeline (filled in with issue 3)."""
+"""Wires narrative matching, detectors and alerts to the ingest pipeline.
+
+* After each acknowledged batch, new and updated documents are matched against the narrative
+  catalogue using the passage vectors the pipeline just computed (no second embedding, no
+  second read of the index); matches go to the match store.
+* :meth:`MonitoringService.after_pass` (after a ``crawl --once``, and every 30 s under ``run``)
+  runs the alert rules' detectors, turns events into alerts in the persistent outbox and
+  delivers what is due.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
+from alerts.config import AlertsConfig, build_channels
+from alerts.outbox import Dispatcher, Outbox
+from alerts.rules import AlertEngine, run_rules
+from core.documents import IndexedDocument, UpsertResult, utcnow
+from core.events import Alert, SourceHealth
+from core.matches import Match
+from monitors.catalogue import Catalogue
+from monitors.narratives import NarrativeMatcher
+from monitors.store import MatchStore
 from narrawatch.app import App
 
-__all__ = ["Monitoring", "attach_monitoring"]
+__all__ = ["Monitoring", "MonitoringService", "attach_monitoring", "source_health"]
+
+log = logging.getLogger(__name__)
 
 
 class Monitoring(Protocol):
@@ -16,7 +39,125 @@ class Monitoring(Protocol):
         """Run detectors and deliver due alerts."""
         ...
 
+    def print_summary(self) -> None:
+        """Print matches and alerts of the last pass for a person."""
+        ...
 
-def attach_monitoring(app: App) -> Monitoring | None:
+
+def source_health(app: App, now: datetime) -> list[SourceHealth]:
+    """Crawl health of every configured source, for the source-silence detector."""
+    out = []
+    for s in app.config.sources:
+        st = app.state.get(s.id)
+        outlet = s.outlet or (f"t.me/{getattr(s, 'channel', '')}" if s.kind == "telegram" else s.id)
+        out.append(
+            SourceHealth(
+                source_id=s.id,
+                last_success=st.last_success,
+                last_error=st.last_error,
+                last_error_at=st.last_error_at,
+                consecutive_failures=st.consecutive_failures,
+                items_24h=app.state.items_since(s.id, now - timedelta(hours=24)),
+                last_item=app.state.last_item(s.id),
+                outlet=outlet,
+            )
+        )
+    return out
+
+
+class MonitoringService:
+    """Matcher + match store + rules + outbox + dispatcher for one App."""
+
+    def __init__(
+        self, app: App, catalogue: Catalogue, alerts: AlertsConfig | None, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.app = app
+        self.catalogue = catalogue
+        self.alerts = alerts
+        self.clock = clock
+        self.matcher = NarrativeMatcher(catalogue, app.embedder)
+        self.store = MatchStore(app.config.data_dir / "matches.sqlite")
+        self.outbox = Outbox(alerts.outbox_path(app.config.data_dir), alerts.outbox) if alerts else None
+        self.channels = build_channels(alerts) if alerts else {}
+        self._lock = threading.Lock()
+        self.last_matches: list[Match] = []
+        self.last_alerts: list[Alert] = []
+        self.last_delivery: dict[str, int] = {}
+        for w in self.matcher.warnings:
+            log.warning("narratives: %s", w)
+
+    def on_indexed(self, docs: Sequence[IndexedDocument], result: UpsertResult) -> None:
+        """Pipeline hook: match the batch's new/updated documents and store the matches."""
+        if not docs:
+            return
+        matches = self.matcher.match_many([(d.document, d.vectors) for d in docs])
+        with self._lock:
+            added = self.store.add(matches)
+            self.last_matches.extend(matches)
+        self.app.pipeline.counters.add("match.matches", len(matches))
+        self.app.pipeline.counters.add("match.documents", len(docs))
+        if matches:
+            log.info(
+                "matched %d of %d documents (%d new matches)", len({m.document_id for m in matches}), len(docs), added
+            )
+
+    def after_pass(self) -> None:
+        """Run the rules' detectors, enqueue alerts, deliver what is due."""
+        if self.alerts is None or self.outbox is None:
+            return
+        now = self.clock()
+        titles = {n.id: n.title for n in self.catalogue.enabled}
+        with self._lock:
+            events = run_rules(self.alerts, self.store, source_health(self.app, now), now, titles)
+            alerts = AlertEngine(self.alerts, self.outbox).process(events, now)
+            self.last_alerts.extend(alerts)
+        self.app.pipeline.counters.add("detect.events", len(events))
+        self.app.pipeline.counters.add("alert.created", len(alerts))
+        delivery = Dispatcher(self.outbox, self.channels).deliver_due(utcnow())
+        for k, v in delivery.items():
+            self.last_delivery[k] = self.last_delivery.get(k, 0) + v
+            self.app.pipeline.counters.add(f"alert.{k}", v)
+        log.info("detectors: %d events, %d alerts; delivery %s", len(events), len(alerts), delivery)
+
+    def print_summary(self) -> None:
+        """Matches per narrative and the alerts raised, for a person at a terminal."""
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console()
+        by_narrative: dict[str, list[Match]] = {}
+        for m in self.last_matches:
+            by_narrative.setdefault(m.narrative_id, []).append(m)
+        console.print(
+            f"\n[bold]narrative matches[/bold] (an indication for review, not a verdict): "
+            f"{len(self.last_matches)} in {len({m.document_id for m in self.last_matches})} documents"
+        )
+        for nid, ms in sorted(by_narrative.items(), key=lambda kv: -len(kv[1])):
+            best = max(ms, key=lambda m: m.score)
+            outlets = len({m.outlet for m in ms})
+            console.print(
+                f"  [bold]{escape(nid)}[/bold]: {len(ms)} matches, {outlets} outlets; best "
+                f"{best.score:.3f} ({best.tier}) in {escape(best.outlet)}: "
+                f'"{escape(best.passage_text[:140])}"'
+            )
+        console.print(f"\n[bold]alerts[/bold]: {len(self.last_alerts)} raised; delivery {self.last_delivery or '{}'}")
+        for a in self.last_alerts[:15]:
+            console.print(f"  [{a.severity}] {escape(a.title)}  (id {a.id})")
+
+    def close(self) -> None:
+        """Close the stores."""
+        self.store.close()
+        if self.outbox is not None:
+            self.outbox.close()
+
+
+def attach_monitoring(app: App, *, clock: Callable[[], datetime] = utcnow) -> MonitoringService | None:
     """Attach matching to the pipeline when narratives are configured; None when there are none."""
-    return None
+    catalogue: Any = app.config.extra.get("narratives")
+    if not isinstance(catalogue, Catalogue) or not catalogue.enabled:
+        log.info("disabled narrative matching: no narratives configured")
+        return None
+    alerts: Any = app.config.extra.get("alerts")
+    service = MonitoringService(app, catalogue, alerts if isinstance(alerts, AlertsConfig) else None, clock=clock)
+    app.pipeline.hooks.append(service.on_indexed)
+    return service

@@ -216,9 +216,12 @@ class Pipeline:
 
     def index_documents(self, docs: Sequence[Document]) -> UpsertResult:
         """Embed and upsert documents (skipping unchanged ones); then run the hooks."""
-        # Later copies of one id in a batch win.
+        # Later copies of one id in a batch win; an identical repeat counts as unchanged.
         unique: dict[str, Document] = {}
+        repeats: list[str] = []
         for d in docs:
+            if d.id in unique and unique[d.id].content_hash == d.content_hash:
+                repeats.append(d.id)
             unique[d.id] = d
         with self._write_lock:
             known = self.index.content_hashes(list(unique))
@@ -236,7 +239,7 @@ class Pipeline:
                 row += n
                 indexed.append(IndexedDocument(d, vecs))
             result = self.index.upsert(indexed) if indexed else UpsertResult()
-            result = UpsertResult(result.new, result.updated, result.unchanged + unchanged)
+            result = UpsertResult(result.new, result.updated, result.unchanged + unchanged + tuple(repeats))
             self.counters.add("index.new", len(result.new))
             self.counters.add("index.updated", len(result.updated))
             self.counters.add("index.unchanged", len(result.unchanged))

@@ -75,6 +75,8 @@ class Service:
                 id=f"source:{src.id}",
                 name=f"ingest {src.id}",
                 next_run_time=first_run_time(st.last_success, src.every, now, jitter),
+                coalesce=True,
+                max_instances=1,
                 replace_existing=True,
             )
 
@@ -86,6 +88,8 @@ class Service:
             id=job_id,
             name=job_id,
             next_run_time=utcnow() + timedelta(seconds=1),
+            coalesce=True,
+            max_instances=1,
             replace_existing=True,
         )
 

@@ -1,0 +1,427 @@
+"""The persistent outbox (SQLite, WAL): alerts are written before they are sent.
+
+One ``alerts`` row per alert and one ``deliveries`` row per alert × channel, each with an
+idempotency key, committed before any delivery is attempted. The :class:`Dispatcher` sends due
+rows, marks a row ``sent`` only after the channel acknowledged, and retries with exponential
+backoff (``next_attempt_at``) while a channel is down. A row marked ``sent`` is never selected
+again. Contract: **at-least-once** delivery; a crash between a channel's acknowledgement and the
+``sent`` commit re-sends that one row after restart with the same ``Idempotency-Key``, so a
+webhook receiver that de-duplicates by the key sees it exactly once. SMTP, Slack and Telegram
+have no idempotent submit: that window (milliseconds) can produce one duplicate message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from alerts.channels.base import Channel
+from alerts.config import OutboxSettings
+from core.errors import AlertDeliveryError
+from core.events import Alert, alert_from_dict, alert_to_dict
+
+__all__ = ["AlertRow", "Delivery", "DeliveryStatus", "Dispatcher", "Outbox", "idempotency_key"]
+
+log = logging.getLogger(__name__)
+
+DeliveryStatus = Literal["pending", "sent", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    acked_at INTEGER,
+    acked_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alerts_created ON alerts (created);
+CREATE TABLE IF NOT EXISTS deliveries (
+    alert_id TEXT NOT NULL REFERENCES alerts (id),
+    channel_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until INTEGER,
+    last_error TEXT NOT NULL DEFAULT '',
+    sent_at INTEGER,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, channel_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS realert (
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (rule, key)
+);
+CREATE TABLE IF NOT EXISTS seen_events (
+    rule TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (rule, identity)
+);
+CREATE TABLE IF NOT EXISTS digest_pending (
+    rule TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (rule, identity)
+);
+CREATE TABLE IF NOT EXISTS digest_state (
+    rule TEXT PRIMARY KEY,
+    last_sent_at INTEGER NOT NULL
+);
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    if value.tzinfo is None:
+        raise ValueError(f"datetimes must be timezone-aware (UTC), got {value!r}")
+    return (value - _EPOCH) // _US
+
+
+def from_us(value: int | None) -> datetime | None:
+    """Inverse of :func:`to_us` (None stays None)."""
+    return None if value is None else _EPOCH + int(value) * _US
+
+
+def idempotency_key(alert_id: str, channel_id: str) -> str:
+    """The delivery's idempotency key: stable across retries and restarts."""
+    return f"{alert_id}.{channel_id}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert × channel row."""
+
+    alert_id: str
+    channel_id: str
+    idempotency_key: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    sent_at: datetime | None
+    created: datetime
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert as listed: summary fields, acknowledgement and delivery states."""
+
+    id: str
+    rule: str
+    severity: str
+    title: str
+    created: datetime
+    acked_at: datetime | None
+    acked_by: str
+    deliveries: dict[str, str]
+    """channel id -> status."""
+
+
+class Outbox:
+    """The alert outbox and the alert engine's suppression state, in one SQLite file (WAL)."""
+
+    def __init__(self, path: Path | str, settings: OutboxSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or OutboxSettings()
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (re-entrant: nested calls join the outer one)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    def enqueue(self, alert: Alert, channel_ids: Sequence[str]) -> bool:
+        """Store the alert and one pending delivery per channel; False if the alert was already stored."""
+        now = to_us(alert.created)
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO alerts (id, rule, severity, title, created, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    alert.id,
+                    alert.rule,
+                    alert.severity,
+                    alert.title,
+                    now,
+                    json.dumps(alert_to_dict(alert), ensure_ascii=False),
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            c.executemany(
+                "INSERT OR IGNORE INTO deliveries (alert_id, channel_id, idempotency_key, next_attempt_at, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(alert.id, ch, idempotency_key(alert.id, ch), now, now) for ch in dict.fromkeys(channel_ids)],
+            )
+        return True
+
+    def due(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due and that no live lease holds, oldest first."""
+        t = to_us(now)
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT alert_id, channel_id, idempotency_key, status, attempts, next_attempt_at, last_error, sent_at, "
+                "created FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY created, alert_id, channel_id LIMIT ?",
+                (t, t, limit),
+            ).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def claim(self, d: Delivery, now: datetime, lease: timedelta) -> bool:
+        """Take a lease on a pending row so a second dispatcher on the same file skips it."""
+        t = to_us(now)
+        with self.transaction() as c:
+            cur = c.execute(
+                "UPDATE deliveries SET lease_until = ? WHERE alert_id = ? AND channel_id = ? AND status = 'pending' "
+                "AND (lease_until IS NULL OR lease_until <= ?)",
+                (to_us(now + lease), d.alert_id, d.channel_id, t),
+            )
+            return cur.rowcount == 1
+
+    def mark_sent(self, d: Delivery, now: datetime) -> None:
+        """Record the channel's acknowledgement (commits before returning)."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, lease_until = NULL, "
+                "last_error = '' WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                (to_us(now), d.alert_id, d.channel_id),
+            )
+
+    def mark_failed(self, d: Delivery, now: datetime, error: str) -> tuple[DeliveryStatus, datetime]:
+        """Count a failed attempt; schedule the next with exponential backoff (or give up after max_attempts).
+
+        Returns the new status and the next attempt time.
+        """
+        s = self.settings
+        attempts = d.attempts + 1
+        delay = min(s.backoff_base * (2 ** min(attempts - 1, 30)), s.backoff_max)
+        status: DeliveryStatus = "failed" if attempts >= s.max_attempts else "pending"
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, status = ?, "
+                "lease_until = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                (attempts, to_us(now + delay), error[:500], status, d.alert_id, d.channel_id),
+            )
+        return status, now + delay
+
+    def postpone(self, d: Delivery, until: datetime) -> None:
+        """Move a due row's next attempt without counting an attempt (its channel just failed)."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE deliveries SET next_attempt_at = max(next_attempt_at, ?), lease_until = NULL "
+                "WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                (to_us(until), d.alert_id, d.channel_id),
+            )
+
+    def next_attempt_of(self, channel_id: str) -> datetime | None:
+        """The earliest scheduled attempt of a channel's pending rows."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE channel_id = ? AND status = 'pending'", (channel_id,)
+            ).fetchone()
+        return from_us(row[0]) if row and row[0] is not None else None
+
+    def alert(self, alert_id: str) -> Alert | None:
+        """The stored alert (with its events), or None."""
+        with self._lock:
+            row = self.conn.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return alert_from_dict(json.loads(row[0])) if row else None
+
+    def deliveries(self, alert_id: str | None = None, status: DeliveryStatus | None = None) -> list[Delivery]:
+        """Delivery rows, optionally of one alert and/or one status."""
+        sql = (
+            "SELECT alert_id, channel_id, idempotency_key, status, attempts, next_attempt_at, last_error, sent_at, "
+            "created FROM deliveries"
+        )
+        where, args = [], []
+        if alert_id is not None:
+            where.append("alert_id = ?")
+            args.append(alert_id)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            return [_delivery(r) for r in self.conn.execute(sql + " ORDER BY created, alert_id, channel_id", args)]
+
+    def list_alerts(
+        self, *, since: datetime | None = None, rule: str | None = None, unacked: bool = False, limit: int = 50
+    ) -> list[AlertRow]:
+        """Alerts, newest first."""
+        sql = "SELECT id, rule, severity, title, created, acked_at, acked_by FROM alerts"
+        where: list[str] = []
+        args: list[Any] = []
+        if since is not None:
+            where.append("created >= ?")
+            args.append(to_us(since))
+        if rule is not None:
+            where.append("rule = ?")
+            args.append(rule)
+        if unacked:
+            where.append("acked_at IS NULL")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, id LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self.conn.execute(sql, args).fetchall()
+            states: dict[str, dict[str, str]] = {}
+            for aid, ch, st in self.conn.execute("SELECT alert_id, channel_id, status FROM deliveries"):
+                states.setdefault(aid, {})[ch] = st
+        return [
+            AlertRow(
+                id=r[0],
+                rule=r[1],
+                severity=r[2],
+                title=r[3],
+                created=_dt(r[4]),
+                acked_at=from_us(r[5]),
+                acked_by=r[6],
+                deliveries=states.get(r[0], {}),
+            )
+            for r in rows
+        ]
+
+    def ack(self, alert_id: str, now: datetime, by: str = "") -> bool:
+        """Mark an alert acknowledged by an analyst; False if unknown or already acknowledged."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL",
+                (to_us(now), by, alert_id),
+            )
+            return cur.rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """Delivery rows per status plus the number of alerts."""
+        with self._lock:
+            out = {st: n for st, n in self.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
+            out["alerts"] = int(self.conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
+        return out
+
+
+def _dt(value: int) -> datetime:
+    out = from_us(value)
+    assert out is not None
+    return out
+
+
+def _delivery(r: Sequence[Any]) -> Delivery:
+    return Delivery(
+        alert_id=r[0],
+        channel_id=r[1],
+        idempotency_key=r[2],
+        status=r[3],
+        attempts=int(r[4]),
+        next_attempt_at=_dt(r[5]),
+        last_error=r[6],
+        sent_at=from_us(r[7]),
+        created=_dt(r[8]),
+    )
+
+
+class Dispatcher:
+    """Sends due outbox rows through their channels; run it on a schedule (one per outbox file)."""
+
+    def __init__(
+        self, outbox: Outbox, channels: Mapping[str, Channel], *, lease: timedelta = timedelta(minutes=5)
+    ) -> None:
+        self.outbox = outbox
+        self.channels = dict(channels)
+        self.lease = lease
+        self._warned: set[str] = set()
+
+    def deliver_due(self, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+        """Attempt every due row once; returns counts ``sent``, ``retry``, ``failed``, ``deferred``, ``no_channel``.
+
+        After a failure the channel's other due rows are deferred to its next attempt (a down
+        endpoint is not hammered); rows of an unavailable (disabled) channel stay pending.
+        """
+        now = now or datetime.now(UTC)
+        counts = {"sent": 0, "retry": 0, "failed": 0, "deferred": 0, "no_channel": 0}
+        down: dict[str, datetime] = {}
+        for d in self.outbox.due(now, limit):
+            channel = self.channels.get(d.channel_id)
+            if channel is None:
+                counts["no_channel"] += 1
+                if d.channel_id not in self._warned:
+                    self._warned.add(d.channel_id)
+                    log.warning("outbox: channel %s is not available; its deliveries stay pending", d.channel_id)
+                continue
+            if d.channel_id in down:
+                self.outbox.postpone(d, down[d.channel_id])
+                counts["deferred"] += 1
+                continue
+            if not self.outbox.claim(d, now, self.lease):
+                continue
+            alert = self.outbox.alert(d.alert_id)
+            if alert is None:  # pragma: no cover - foreign key keeps this from happening
+                continue
+            try:
+                channel.send(alert, d.idempotency_key)
+            except Exception as exc:
+                if not isinstance(exc, AlertDeliveryError):
+                    log.exception("outbox: channel %s raised unexpectedly", d.channel_id)
+                status, next_at = self.outbox.mark_failed(d, now, str(exc))
+                counts["failed" if status == "failed" else "retry"] += 1
+                log.warning("outbox: %s -> %s failed (attempt %d): %s", d.alert_id, d.channel_id, d.attempts + 1, exc)
+                down[d.channel_id] = next_at
+                continue
+            self.outbox.mark_sent(d, now)
+            counts["sent"] += 1
+            log.info("outbox: sent %s -> %s", d.alert_id, d.channel_id)
+        return counts

@@ -1,0 +1,217 @@
+"""The crawl subprocess and the parent-side function that runs it.
+
+Scrapy's Twisted reactor cannot be restarted within one process, so every crawl runs in a child::
+
+    python -m crawlers.runner --config DIR --job JOB.json
+
+``JOB.json``: ``{"sources": [id, ...], "state": {id: {"etag", "last_modified", "seen", "last_message_id"}}}``.
+The child writes one JSON event per line to stdout (see :mod:`crawlers.scrapy_project.events`);
+all logging goes to stderr. :func:`run_crawl` starts the child and yields the events as they come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import logging
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["main", "run_crawl", "run_job"]
+
+logger = logging.getLogger(__name__)
+
+_STDERR_TAIL = 30
+
+
+class _QuietScrapy(logging.Filter):
+    """Drop Scrapy's and Twisted's records below ``level`` (Scrapy resets their loggers to DEBUG)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in ("scrapy", "twisted", "py"):
+            return record.levelno >= self.level
+        return True
+
+
+def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, Any], out: IO[bytes]) -> int:
+    """Run one crawl in this process (the child side): every named source, events to ``out``.
+
+    Returns the exit status (0 unless the config or a source id is invalid).
+    """
+    from scrapy.crawler import CrawlerProcess
+    from twisted.internet.defer import DeferredSemaphore
+
+    from core.errors import NarrawatchError
+    from core.settings import load_config
+    from crawlers.scrapy_project.events import EventWriter
+    from crawlers.scrapy_project.settings import build_settings
+    from crawlers.sources import spider_for
+
+    events = EventWriter(out)
+    try:
+        config = load_config(config_dir)
+        plan = [(config.source(sid), spider_for(config.source(sid).kind)) for sid in sources]
+    except NarrawatchError as exc:
+        for sid in sources:
+            events.emit("error", sid, message=str(exc), url="", reason="config")
+            events.emit("source_done", sid, ok=False, counts={})
+        return 2
+    crawl = config.service.crawl
+    level = os.environ.get("NARRAWATCH_SCRAPY_LOG_LEVEL", "WARNING")
+    process = CrawlerProcess({**build_settings(crawl, log_level=level), "LOG_INSTALL_ROOT_HANDLER": False})
+    for name in ("scrapy", "twisted", "py.warnings"):  # Scrapy's dictConfig sets these to DEBUG
+        logging.getLogger(name).setLevel(level)
+    limit = DeferredSemaphore(crawl.max_parallel_sources)
+    for source, spider_cls in plan:
+        limit.run(process.crawl, spider_cls, source=source, state=dict(state.get(source.id) or {}), events=events)
+    process.start()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m crawlers.runner``."""
+    parser = argparse.ArgumentParser(prog="python -m crawlers.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="config directory")
+    parser.add_argument("--job", required=True, help="job JSON file (sources and per-source state)")
+    args = parser.parse_args(argv)
+    from core.logging import setup_logging
+
+    setup_logging(os.environ.get("NARRAWATCH_CRAWL_LOG_LEVEL", "INFO"))
+    scrapy_level = logging.getLevelName(os.environ.get("NARRAWATCH_SCRAPY_LOG_LEVEL", "WARNING"))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietScrapy(scrapy_level if isinstance(scrapy_level, int) else logging.WARNING))
+    # Events own the real stdout; anything else printing to fd 1 lands on stderr instead.
+    sys.stdout.flush()
+    events_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    out = os.fdopen(events_fd, "wb", buffering=0)
+    job = json.loads(Path(args.job).read_text(encoding="utf-8"))
+    try:
+        return run_job(args.config, list(job.get("sources") or []), dict(job.get("state") or {}), out)
+    finally:
+        out.flush()
+
+
+def _pump(stream: IO[bytes], q: queue.Queue[tuple[str, bytes | None]], tag: str) -> None:
+    try:
+        for line in iter(stream.readline, b""):
+            q.put((tag, line))
+    finally:
+        q.put((tag, None))
+
+
+def _error(source: str | None, message: str) -> dict[str, Any]:
+    return {"event": "error", "source": source, "message": message, "url": "", "reason": "runner"}
+
+
+def run_crawl(
+    config_dir: str | Path,
+    sources: Sequence[str],
+    state: Mapping[str, Any],
+    python: str = sys.executable,
+    timeout: float | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Run one crawl in a subprocess and yield its events as they arrive.
+
+    Never hangs and never raises for the child's failures: a line that is not a JSON event,
+    a child that dies, or one that outlives ``timeout`` seconds (it is killed) each yield an
+    ``error`` event, and every source that got no ``source_done`` gets a synthesised one with
+    ``ok: false``. The child's stderr is relayed to this process's stderr.
+    """
+    if not sources:
+        return
+    with tempfile.TemporaryDirectory(prefix="narrawatch-crawl-") as tmp:
+        job_path = Path(tmp) / "job.json"
+        job_path.write_text(json.dumps({"sources": list(sources), "state": dict(state)}), encoding="utf-8")
+        root = Path(__file__).resolve().parent.parent
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+        env.setdefault("PYTHONIOENCODING", "utf-8")
+        proc = subprocess.Popen(
+            [python, "-m", "crawlers.runner", "--config", str(Path(config_dir).resolve()), "--job", str(job_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=str(root),
+        )
+        yield from _read_events(proc, list(sources), timeout)
+
+
+def _read_events(proc: subprocess.Popen[bytes], sources: list[str], timeout: float | None) -> Iterator[dict[str, Any]]:
+    assert proc.stdout is not None and proc.stderr is not None
+    q: queue.Queue[tuple[str, bytes | None]] = queue.Queue()
+    threads = [
+        threading.Thread(target=_pump, args=(proc.stdout, q, "out"), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, q, "err"), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+    done: set[str] = set()
+    open_streams = 2
+    timed_out = False
+    try:
+        while open_streams:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                tag, line = q.get(timeout=wait)
+            except queue.Empty:
+                timed_out = True
+                break
+            if line is None:
+                open_streams -= 1
+                continue
+            if tag == "err":
+                text = line.decode("utf-8", errors="replace").rstrip()
+                tail.append(text)
+                sys.stderr.write(text + "\n")
+                continue
+            event = _parse_line(line)
+            if event.get("event") == "source_done":
+                done.add(str(event.get("source")))
+            yield event
+    finally:
+        if proc.poll() is None and (timed_out or open_streams):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # kill() cannot be ignored; belt and braces
+            proc.wait(timeout=10)
+    if timed_out:
+        yield _error(None, f"crawl timed out after {timeout:.0f}s; the crawler process was killed")
+    elif proc.returncode != 0:
+        last = " | ".join(line for line in tail if line.strip())[-800:]
+        yield _error(None, f"crawler process exited with status {proc.returncode}: {last}")
+    for sid in sources:
+        if sid not in done:
+            yield _error(sid, "crawl ended without finishing this source")
+            yield {"event": "source_done", "source": sid, "ok": False, "counts": {}}
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _error(None, f"bad line from the crawler process ({exc}): {line[:200]!r}")
+    if not isinstance(event, dict) or "event" not in event:
+        return _error(None, f"bad line from the crawler process: {line[:200]!r}")
+    return event
+
+
+if __name__ == "__main__":
+    sys.exit(main())

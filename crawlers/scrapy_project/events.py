@@ -1,0 +1,38 @@
+"""The crawl subprocess's output: one JSON object per line, flushed line by line.
+
+Event schema (``source`` is the source id)::
+
+    {"event": "document", "source", "key", "document"}   key: what the parent records as seen
+    {"event": "fetched", "source", "url", "status"}
+    {"event": "dropped", "source", "reason", "url"}
+    {"event": "state", "source", "state"}                 new validators / last message id
+    {"event": "error", "source", "message", "url", "reason"}
+    {"event": "source_done", "source", "ok", "counts"}
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import IO, Any
+
+__all__ = ["EVENT_TYPES", "EventWriter"]
+
+EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "source_done")
+
+
+class EventWriter:
+    """Writes events as UTF-8 JSON lines to a binary stream and flushes after each one."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, source: str, **fields: Any) -> None:
+        """Write one event line (``event`` and ``source`` first, then ``fields``)."""
+        if event not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event!r}")
+        line = json.dumps({"event": event, "source": source, **fields}, ensure_ascii=False, default=str)
+        with self._lock:
+            self._stream.write(line.encode("utf-8") + b"\n")
+            self._stream.flush()

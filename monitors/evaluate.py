@@ -1,0 +1,384 @@
+"""Evaluate the narrative matcher on a gold set, calibrate thresholds, write them back.
+
+Gold format (JSON Lines): ``{"text": ..., "language": "ru", "narratives": ["id", ...]}`` a line;
+other keys (``origin``, ``note``) are ignored. An empty ``narratives`` list is a negative.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from core.documents import Document, Passage
+from core.errors import ConfigError, ConfigIssue
+from core.matches import Tier
+from core.settings import Config
+from index.embed import make_embedder
+from monitors.catalogue import Catalogue, load_catalogue
+from monitors.narratives import NarrativeMatcher, NarrativeScore
+
+__all__ = [
+    "PRF",
+    "EvalReport",
+    "GoldItem",
+    "calibrate",
+    "calibrate_command",
+    "calibrate_details",
+    "eval_command",
+    "evaluate",
+    "gold_document",
+    "load_gold",
+    "score_gold",
+    "split_passages",
+    "write_thresholds",
+]
+
+log = logging.getLogger(__name__)
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One labelled text."""
+
+    text: str
+    language: str
+    narratives: tuple[str, ...]
+    origin: str = ""
+
+
+def load_gold(path: Path | str) -> list[GoldItem]:
+    """Read a gold JSONL file; a malformed line raises :class:`ConfigError` naming the line."""
+    path = Path(path)
+    items: list[GoldItem] = []
+    issues: list[ConfigIssue] = []
+    with path.open(encoding="utf-8") as fh:
+        for no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                text, lang, nars = obj["text"], obj["language"], obj["narratives"]
+                if not (isinstance(text, str) and isinstance(lang, str) and isinstance(nars, list)):
+                    raise TypeError("text and language must be strings, narratives a list")
+                items.append(GoldItem(text, lang, tuple(str(n) for n in nars), str(obj.get("origin", ""))))
+            except (ValueError, KeyError, TypeError) as exc:
+                issues.append(ConfigIssue(str(path), f"line {no}", f"bad gold item: {exc}"))
+    if issues:
+        raise ConfigError(issues)
+    return items
+
+
+def split_passages(text: str, max_words: int = 120) -> list[str]:
+    """Paragraphs (blank-line separated), long ones cut into chunks of at most ``max_words``."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        words = para.split()
+        for i in range(0, len(words), max_words):
+            out.append(" ".join(words[i : i + max_words]))
+    return out or [text.strip() or "-"]
+
+
+def gold_document(item: GoldItem, i: int) -> Document:
+    """A :class:`Document` for a gold item (first line as title)."""
+    passages = tuple(Passage(index=k, text=t) for k, t in enumerate(split_passages(item.text)))
+    return Document(
+        id=f"gold:{i}",
+        source_id="gold",
+        kind="gold",
+        url=f"gold:{i}",
+        title="",
+        text=item.text,
+        language=item.language,
+        published=_EPOCH,
+        fetched=_EPOCH,
+        passages=passages,
+        content_hash=str(i),
+    )
+
+
+def score_gold(matcher: NarrativeMatcher, gold: Sequence[GoldItem]) -> list[list[NarrativeScore]]:
+    """Embed each item's passages and score every narrative (one list per item, catalogue order)."""
+    docs = [gold_document(g, i) for i, g in enumerate(gold)]
+    texts = [p.text for d in docs for p in d.passages]
+    vecs = matcher.embedder.embed_documents(texts)
+    pairs = []
+    row = 0
+    for d in docs:
+        pairs.append((d, vecs[row : row + len(d.passages)]))
+        row += len(d.passages)
+    return matcher.score_many(pairs)
+
+
+@dataclass
+class PRF:
+    """Counts and precision/recall/F1 (precision 1 with no predictions, recall 1 with no positives)."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp)."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn)."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, predicted: bool, expected: bool) -> None:
+        """Count one (item, narrative) decision."""
+        if predicted and expected:
+            self.tp += 1
+        elif predicted:
+            self.fp += 1
+        elif expected:
+            self.fn += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "support": self.tp + self.fn,
+        }
+
+
+@dataclass
+class EvalReport:
+    """Micro-averaged results over (item, narrative) decisions."""
+
+    tier: Tier
+    overall: PRF = field(default_factory=PRF)
+    per_narrative: dict[str, PRF] = field(default_factory=dict)
+    per_language: dict[str, PRF] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"overall", "per_narrative", "per_language", "items"}``."""
+        return {
+            "overall": {"tier": self.tier, **self.overall.as_dict()},
+            "per_narrative": {k: v.as_dict() for k, v in sorted(self.per_narrative.items())},
+            "per_language": {k: v.as_dict() for k, v in sorted(self.per_language.items())},
+            "items": self.items,
+        }
+
+
+def evaluate(matcher: NarrativeMatcher, gold: Sequence[GoldItem], tier: Tier = "suggest") -> EvalReport:
+    """Precision/recall/F1 of the matcher's decisions at ``tier`` on ``gold``.
+
+    Gold labels naming narratives that are not in the matcher's catalogue are ignored.
+    """
+    report = EvalReport(tier=tier)
+    known = {n.id for n in matcher.narratives}
+    for n in matcher.narratives:
+        report.per_narrative[n.id] = PRF()
+    for i, (item, scores) in enumerate(zip(gold, score_gold(matcher, gold), strict=True)):
+        lang = report.per_language.setdefault(item.language, PRF())
+        expected = set(item.narratives) & known
+        predicted: list[str] = []
+        item_scores: dict[str, float] = {}
+        for n, s in zip(matcher.narratives, scores, strict=True):
+            t = matcher.tier(n, s)
+            hit = t == "alert" or (t == "suggest" and tier == "suggest")
+            if hit:
+                predicted.append(n.id)
+            if s.eligible:
+                item_scores[n.id] = round(s.score, 4)
+            exp = n.id in expected
+            report.per_narrative[n.id].add(hit, exp)
+            lang.add(hit, exp)
+            report.overall.add(hit, exp)
+        report.items.append({"index": i, "predicted": predicted, "scores": item_scores})
+    return report
+
+
+def _choose(scores: np.ndarray, labels: np.ndarray, target: float) -> tuple[float | None, dict[str, Any]]:
+    """Lowest threshold (max recall) whose precision reaches ``target``; else the best-F1 one."""
+    pos = np.sort(scores[labels & np.isfinite(scores)])[::-1]
+    if pos.size == 0:
+        return None, {"reason": "no reachable positives"}
+    best: tuple[float, float, float, float] | None = None  # (t, p, r, f1)
+    fallback: tuple[float, float, float, float] | None = None
+    n_pos = int(labels.sum())
+    for t in pos:
+        sel = scores >= t
+        tp = int((sel & labels).sum())
+        p = tp / int(sel.sum())
+        r = tp / n_pos
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        if p >= target and (best is None or r >= best[2]):
+            best = (float(t), p, r, f1)
+        if fallback is None or f1 > fallback[3]:
+            fallback = (float(t), p, r, f1)
+    chosen = best or fallback
+    assert chosen is not None
+    t = chosen[0]
+    below = scores[np.isfinite(scores) & (scores < t)]
+    # Put the cut between the lowest accepted score and the next one below, at most 0.02 lower.
+    cut = max((t + float(below.max())) / 2, t - 0.02) if below.size else t - 0.02
+    info = {"precision": round(chosen[1], 4), "recall": round(chosen[2], 4), "met_target": best is not None}
+    return math.floor(cut * 1000) / 1000, info
+
+
+MIN_POSITIVES = 3
+"""Fewer gold positives than this: a narrative is not calibrated, only kept above its negatives."""
+ALERT_GAP = 0.03
+"""``alert`` is at least ``suggest`` + this, so the tiers stay distinct."""
+
+
+def calibrate_details(
+    matcher: NarrativeMatcher, gold: Sequence[GoldItem], target_precision: float = 0.8
+) -> dict[str, dict[str, Any]]:
+    """Per narrative: chosen ``suggest``/``alert`` and how they do on ``gold``.
+
+    ``suggest`` is the lowest cut reaching ``target_precision``; ``alert`` the lowest reaching
+    the stricter ``1 - (1 - target_precision) / 2`` and at least ``suggest + ALERT_GAP``. A
+    narrative with fewer than :data:`MIN_POSITIVES` gold positives keeps its thresholds, raised
+    just above its best-scoring gold negative if needed (one positive would be over-fitted).
+    """
+    all_scores = score_gold(matcher, gold)
+    alert_target = 1 - (1 - target_precision) / 2
+    out: dict[str, dict[str, Any]] = {}
+    for j, n in enumerate(matcher.narratives):
+        sc = np.array([s[j].score if s[j].eligible else -np.inf for s in all_scores], dtype=np.float64)
+        lab = np.array([n.id in g.narratives for g in gold], dtype=bool)
+        cur = matcher.thresholds(n)
+        if int(lab.sum()) < MIN_POSITIVES:
+            neg = sc[np.isfinite(sc) & ~lab]
+            floor = math.ceil((float(neg.max()) + 0.01) * 1000) / 1000 if neg.size else cur.suggest
+            sug = max(cur.suggest, floor)
+            out[n.id] = {
+                "suggest": round(sug, 3),
+                "alert": round(max(cur.alert, sug + ALERT_GAP), 3),
+                "note": f"only {int(lab.sum())} gold positives: kept above the gold negatives, not calibrated",
+            }
+            continue
+        sug_t, sug_info = _choose(sc, lab, target_precision)
+        al_t, al_info = _choose(sc, lab, alert_target)
+        sug = cur.suggest if sug_t is None else sug_t
+        al = cur.alert if al_t is None else al_t
+        al = max(al, sug + ALERT_GAP)
+        out[n.id] = {"suggest": round(sug, 3), "alert": round(al, 3), "suggest_at": sug_info, "alert_at": al_info}
+    return out
+
+
+def calibrate(
+    matcher: NarrativeMatcher, gold: Sequence[GoldItem], target_precision: float = 0.8
+) -> dict[str, dict[str, float]]:
+    """``{narrative_id: {"suggest": x, "alert": y}}`` (see :func:`calibrate_details`)."""
+    return {
+        k: {"suggest": v["suggest"], "alert": v["alert"]}
+        for k, v in calibrate_details(matcher, gold, target_precision).items()
+    }
+
+
+_TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
+
+
+def _render_thresholds(suggest: float, alert: float, calibrated_for: str) -> str:
+    return f"thresholds: {{suggest: {suggest:.3f}, alert: {alert:.3f}, calibrated_for: {json.dumps(calibrated_for)}}}\n"
+
+
+def _rewrite(text: str, new_line: str) -> str:
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if re.match(r"^thresholds\s*:", ln)), None)
+    if start is None:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        return "".join([*lines, new_line])
+    end = start + 1
+    # A block value continues on indented, blank or comment lines until the next top-level key.
+    while end < len(lines) and not _TOP_KEY.match(lines[end]) and not lines[end].startswith("---"):
+        end += 1
+    while end - 1 > start and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return "".join([*lines[:start], new_line, *lines[end:]])
+
+
+def write_thresholds(catalogue: Catalogue, thresholds: dict[str, dict[str, float]], calibrated_for: str) -> list[Path]:
+    """Rewrite only the top-level ``thresholds:`` entry of each narrative's YAML file.
+
+    Everything else (comments, order, exemplars) is kept byte for byte. Each rewritten file is
+    parsed again and must still describe the same narrative, else nothing is written for it.
+    """
+    written: list[Path] = []
+    for nid, th in thresholds.items():
+        path = catalogue.files.get(nid)
+        if path is None:
+            log.warning("write_thresholds: no file for narrative %r", nid)
+            continue
+        old = path.read_text(encoding="utf-8")
+        new = _rewrite(old, _render_thresholds(th["suggest"], th["alert"], calibrated_for))
+        before = yaml.safe_load(old)
+        after = yaml.safe_load(new)
+        before.pop("thresholds", None)
+        got = after.pop("thresholds", None)
+        if before != after or not isinstance(got, dict) or got.get("suggest") != round(th["suggest"], 3):
+            raise ValueError(f"{path}: thresholds rewrite would change other fields; file left unchanged")
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def _matcher_for(config: Config) -> NarrativeMatcher:
+    catalogue = config.extra.get("narratives")
+    if not isinstance(catalogue, Catalogue):
+        catalogue = load_catalogue(config.root)
+    return NarrativeMatcher(catalogue, make_embedder(config.service.embedding))
+
+
+def eval_command(config: Config, gold_path: Path | str, tier: Tier = "suggest") -> dict[str, Any]:
+    """``narratives eval``: the :class:`EvalReport` as a dict (plus ``model`` and ``warnings``)."""
+    matcher = _matcher_for(config)
+    report = evaluate(matcher, load_gold(gold_path), tier).as_dict()
+    report["overall"]["model"] = matcher.space_key
+    report["overall"]["warnings"] = [w for w in matcher.warnings if "calibrated for" in w]
+    return report
+
+
+def calibrate_command(
+    config: Config, gold_path: Path | str, target_precision: float = 0.8, write: bool = False
+) -> dict[str, Any]:
+    """``narratives calibrate``: chosen thresholds per narrative; with ``write``, saved to the YAML files."""
+    matcher = _matcher_for(config)
+    details = calibrate_details(matcher, load_gold(gold_path), target_precision)
+    result: dict[str, Any] = {
+        "model": matcher.model,
+        "space": matcher.space_key,
+        "target_precision": target_precision,
+        "thresholds": details,
+        "written": [],
+    }
+    if write:
+        catalogue = config.extra.get("narratives")
+        if not isinstance(catalogue, Catalogue):
+            catalogue = load_catalogue(config.root)
+        ths = {k: {"suggest": v["suggest"], "alert": v["alert"]} for k, v in details.items()}
+        result["written"] = [str(p) for p in write_thresholds(catalogue, ths, matcher.model)]
+    return result

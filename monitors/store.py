@@ -1,0 +1,346 @@
+"""The match store: every narrative match ever made, in SQLite (WAL), for detectors and review.
+
+Idempotent per ``(document_id, narrative_id)``: storing a match again keeps one row (the best
+scoring passage). :func:`collapse_copies` groups matches that are copies of each other, so
+detectors count a text reposted by ten channels once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from core.matches import Match
+
+__all__ = ["CopyGroup", "MatchStore", "collapse_copies", "fingerprint_jaccard", "normalize_outlet"]
+
+log = logging.getLogger(__name__)
+
+COPY_THRESHOLD = 0.8
+"""Estimated Jaccard (fraction of equal MinHash positions) at which two texts are copies."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS matches (
+    document_id TEXT NOT NULL,
+    narrative_id TEXT NOT NULL,
+    score REAL NOT NULL,
+    tier TEXT NOT NULL,
+    passage_index INTEGER NOT NULL,
+    passage_text TEXT NOT NULL,
+    exemplar TEXT NOT NULL,
+    exemplar_language TEXT NOT NULL,
+    model TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    outlet TEXT NOT NULL,
+    language TEXT NOT NULL,
+    published INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    similarity REAL NOT NULL,
+    counter_similarity REAL,
+    keywords TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    forwarded_from TEXT NOT NULL,
+    matched_at INTEGER,
+    PRIMARY KEY (document_id, narrative_id)
+);
+CREATE INDEX IF NOT EXISTS matches_narrative_time ON matches (narrative_id, published);
+CREATE INDEX IF NOT EXISTS matches_time ON matches (published);
+CREATE INDEX IF NOT EXISTS matches_outlet ON matches (outlet, narrative_id, published);
+"""
+
+_COLUMNS = (
+    "document_id, narrative_id, score, tier, passage_index, passage_text, exemplar, exemplar_language, model, "
+    "source_id, outlet, language, published, url, title, similarity, counter_similarity, keywords, fingerprint, "
+    "forwarded_from, matched_at"
+)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _ts(value: datetime) -> int:
+    """Exact microseconds since the epoch (floats would round-trip with 1 µs errors)."""
+    if value.tzinfo is None:
+        raise ValueError(f"datetimes must be timezone-aware (UTC), got {value!r}")
+    return (value - _EPOCH) // _US
+
+
+def _from_ts(value: int) -> datetime:
+    return _EPOCH + value * _US
+
+
+def fingerprint_jaccard(a: Sequence[int], b: Sequence[int]) -> float:
+    """Estimated Jaccard similarity of two MinHash signatures: the fraction of equal positions.
+
+    0.0 when either is empty or their lengths differ (signatures made with other settings).
+    """
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+
+
+def normalize_outlet(name: str) -> str:
+    """``https://t.me/RIA_novosti``, ``@ria_novosti`` and ``ria_novosti`` -> ``ria_novosti``."""
+    out = name.strip().lower()
+    for prefix in ("https://", "http://"):
+        out = out.removeprefix(prefix)
+    out = out.removeprefix("www.").removeprefix("t.me/s/").removeprefix("t.me/").removeprefix("@")
+    return out.rstrip("/")
+
+
+@dataclass(frozen=True)
+class CopyGroup:
+    """Matches that are one text: the earliest is the original, the rest copies of it."""
+
+    original: Match
+    copies: tuple[Match, ...] = ()
+
+    @property
+    def members(self) -> tuple[Match, ...]:
+        """The original followed by its copies."""
+        return (self.original, *self.copies)
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """Distinct outlets of the group, sorted."""
+        return tuple(sorted({m.outlet for m in self.members}))
+
+
+def _order(m: Match) -> tuple[datetime, str]:
+    return (m.published, m.document_id)
+
+
+def collapse_copies(
+    matches: Iterable[Match], threshold: float = COPY_THRESHOLD, *, forwards: bool = True
+) -> list[CopyGroup]:
+    """Group matches whose fingerprints are near-duplicates or that were forwarded from each other.
+
+    A match is a copy when its fingerprint agrees with another's in ``>= threshold`` of positions,
+    or when its ``forwarded_from`` names the outlet of another match in the input. Groups are the
+    connected components; each is ordered by publication time, and the result by its original.
+    ``forwards=False`` groups by text similarity only.
+    """
+    items = sorted(matches, key=_order)
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+
+    for i in range(len(items)):
+        fi = items[i].fingerprint
+        if not fi:
+            continue
+        for j in range(i):
+            if find(i) != find(j) and fingerprint_jaccard(fi, items[j].fingerprint) >= threshold:
+                union(i, j)
+    by_outlet: dict[str, list[int]] = {}
+    for i, m in enumerate(items):
+        by_outlet.setdefault(normalize_outlet(m.outlet), []).append(i)
+    for i, m in enumerate(items):
+        if not forwards or not m.forwarded_from:
+            continue
+        # The forwarded original is the latest item of the named outlet published no later.
+        candidates = [j for j in by_outlet.get(normalize_outlet(m.forwarded_from), []) if j != i]
+        earlier = [j for j in candidates if items[j].published <= m.published]
+        if earlier or candidates:
+            union(i, (earlier or candidates)[-1])
+    groups: dict[int, list[Match]] = {}
+    for i, m in enumerate(items):
+        groups.setdefault(find(i), []).append(m)
+    out = [CopyGroup(original=ms[0], copies=tuple(ms[1:])) for ms in groups.values()]
+    out.sort(key=lambda g: _order(g.original))
+    return out
+
+
+class MatchStore:
+    """SQLite (WAL) store of matches; safe to share between threads of one process."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> MatchStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, matches: Iterable[Match]) -> int:
+        """Store matches; returns how many (document, narrative) pairs were new.
+
+        A repeated pair keeps one row: the passage with the higher score wins.
+        """
+        rows = [_row(m) for m in matches]
+        with self._lock:
+            before = self._count()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO matches ({_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
+                    "ON CONFLICT (document_id, narrative_id) DO UPDATE SET "
+                    + ", ".join(
+                        f"{c} = excluded.{c}"
+                        for c in _COLUMNS.replace(" ", "").split(",")
+                        if c not in ("document_id", "narrative_id")
+                    )
+                    + " WHERE excluded.score > matches.score",
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return self._count() - before
+
+    def _count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM matches").fetchone()[0])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count()
+
+    def matches(
+        self,
+        narrative_id: str | Sequence[str] | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outlets: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        source_ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Match]:
+        """Matches ordered by publication time, filtered; ``since`` inclusive, ``until`` exclusive."""
+        where: list[str] = []
+        args: list[object] = []
+        if narrative_id is not None:
+            ids = [narrative_id] if isinstance(narrative_id, str) else list(narrative_id)
+            where.append(f"narrative_id IN ({', '.join('?' * len(ids))})")
+            args.extend(ids)
+        if since is not None:
+            where.append("published >= ?")
+            args.append(_ts(since))
+        if until is not None:
+            where.append("published < ?")
+            args.append(_ts(until))
+        for column, values in (("outlet", outlets), ("language", languages), ("source_id", source_ids)):
+            if values is not None:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        sql = f"SELECT {_COLUMNS} FROM matches"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY published, document_id, narrative_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return [_match(r) for r in self._conn.execute(sql, args)]
+
+    def narrative_ids(self) -> list[str]:
+        """Every narrative that has at least one match, sorted."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT narrative_id FROM matches ORDER BY 1")]
+
+    def _first_seen(self, column: str, narrative_id: str, until: datetime | None) -> dict[str, Match]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ?"
+            + (" AND published < ?" if until is not None else "")
+            + " ORDER BY published, document_id"
+        )
+        args: list[object] = [narrative_id] + ([_ts(until)] if until is not None else [])
+        out: dict[str, Match] = {}
+        with self._lock:
+            for row in self._conn.execute(sql, args):
+                m = _match(row)
+                value = getattr(m, column)
+                if value not in out:
+                    out[value] = m
+        return out
+
+    def first_seen_by_outlet(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
+        """outlet -> the earliest match of the narrative there (published before ``until``)."""
+        return self._first_seen("outlet", narrative_id, until)
+
+    def first_seen_by_language(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
+        """language -> the earliest match of the narrative in it (published before ``until``)."""
+        return self._first_seen("language", narrative_id, until)
+
+
+def _row(m: Match) -> tuple[object, ...]:
+    return (
+        m.document_id,
+        m.narrative_id,
+        float(m.score),
+        m.tier,
+        m.passage_index,
+        m.passage_text,
+        m.exemplar,
+        m.exemplar_language,
+        m.model,
+        m.source_id,
+        m.outlet,
+        m.language,
+        _ts(m.published),
+        m.url,
+        m.title,
+        float(m.similarity),
+        m.counter_similarity,
+        json.dumps(list(m.keywords), ensure_ascii=False),
+        json.dumps(list(m.fingerprint)),
+        m.forwarded_from,
+        _ts(m.matched_at) if m.matched_at is not None else None,
+    )
+
+
+def _match(r: Sequence[object]) -> Match:
+    return Match(
+        document_id=str(r[0]),
+        narrative_id=str(r[1]),
+        score=float(r[2]),  # type: ignore[arg-type]
+        tier=r[3],  # type: ignore[arg-type]
+        passage_index=int(r[4]),  # type: ignore[call-overload]
+        passage_text=str(r[5]),
+        exemplar=str(r[6]),
+        exemplar_language=str(r[7]),
+        model=str(r[8]),
+        source_id=str(r[9]),
+        outlet=str(r[10]),
+        language=str(r[11]),
+        published=_from_ts(int(r[12])),  # type: ignore[call-overload]
+        url=str(r[13]),
+        title=str(r[14]),
+        similarity=float(r[15]),  # type: ignore[arg-type]
+        counter_similarity=None if r[16] is None else float(r[16]),  # type: ignore[arg-type]
+        keywords=tuple(json.loads(str(r[17]))),
+        fingerprint=tuple(int(x) for x in json.loads(str(r[18]))),
+        forwarded_from=str(r[19]),
+        matched_at=None if r[20] is None else _from_ts(int(r[20])),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,111 @@
+"""``make_index``: a factory of fresh, empty DocumentIndex instances, one param per backend.
+
+* ``embedded`` always runs (a temporary directory per index).
+* ``elasticsearch`` runs when ``NARRAWATCH_ES_URL`` is set (indexes under a unique prefix,
+  dropped afterwards); otherwise it is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.documents import EmbeddingSpace
+from index.base import DocumentIndex
+
+
+@dataclass
+class IndexFactory:
+    """``factory(space)`` makes a fresh empty index; ``reopen(index, space)`` closes and reopens it."""
+
+    name: str
+    make: Callable[[EmbeddingSpace], DocumentIndex]
+    reopen_fn: Callable[[DocumentIndex, EmbeddingSpace | None], DocumentIndex]
+    stems_russian: bool = True
+    opened: list[DocumentIndex] = field(default_factory=list)
+
+    def __call__(self, space: EmbeddingSpace) -> DocumentIndex:
+        index = self.make(space)
+        self.opened.append(index)
+        return index
+
+    def reopen(self, index: DocumentIndex, space: EmbeddingSpace | None = None) -> DocumentIndex:
+        """Close ``index`` and open the same storage again (with ``space``, default its own)."""
+        again = self.reopen_fn(index, space)
+        self.opened.append(again)
+        return again
+
+
+def _embedded(tmp_path: Path) -> IndexFactory:
+    from index.local import EmbeddedIndex
+
+    paths: dict[int, Path] = {}
+
+    def make(space: EmbeddingSpace) -> DocumentIndex:
+        path = tmp_path / f"index{len(paths)}"
+        index = EmbeddedIndex(path, space)
+        paths[id(index)] = path
+        return index
+
+    def reopen(index: DocumentIndex, space: EmbeddingSpace | None) -> DocumentIndex:
+        path = paths[id(index)]
+        target = space or index.embedding_space
+        index.close()
+        again = EmbeddedIndex(path, target)
+        paths[id(again)] = path
+        return again
+
+    return IndexFactory("embedded", make, reopen)
+
+
+def _elasticsearch(url: str) -> IndexFactory:
+    from index.elastic import ElasticsearchIndex  # type: ignore[import-not-found, unused-ignore]
+
+    prefixes: dict[int, str] = {}
+
+    def make(space: EmbeddingSpace) -> DocumentIndex:
+        prefix = f"nwtest-{uuid.uuid4().hex[:10]}"
+        index: Any = ElasticsearchIndex.for_tests(url, space, prefix)
+        prefixes[id(index)] = prefix
+        return index  # type: ignore[no-any-return]
+
+    def reopen(index: DocumentIndex, space: EmbeddingSpace | None) -> DocumentIndex:
+        prefix = prefixes[id(index)]
+        target = space or index.embedding_space
+        index.close()
+        again: Any = ElasticsearchIndex.for_tests(url, target, prefix)
+        prefixes[id(again)] = prefix
+        return again  # type: ignore[no-any-return]
+
+    return IndexFactory("elasticsearch", make, reopen)
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
+    ]
+)
+def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexFactory]:
+    """A factory ``(space) -> DocumentIndex`` over every available backend; cleans up after."""
+    if request.param == "embedded":
+        factory = _embedded(tmp_path)
+    else:
+        url = os.environ.get("NARRAWATCH_ES_URL")
+        if not url:
+            pytest.skip("NARRAWATCH_ES_URL not set")
+        factory = _elasticsearch(url)
+    yield factory
+    for index in reversed(factory.opened):
+        try:
+            if factory.name == "elasticsearch":
+                index.drop()  # type: ignore[attr-defined]
+            index.close()
+        except Exception:  # already closed by a reopen, or dropped
+            pass
