@@ -44,9 +44,16 @@ _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _HEAP = 64_000_000
 
 
+_URL_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+", re.IGNORECASE)
+
+
 def fold_text(text: str) -> str:
-    """Normalisation applied to indexed text and queries alike (ё -> е)."""
-    return text.replace("ё", "е").replace("Ё", "Е")
+    """Normalisation applied to indexed text and queries alike (ё -> е, URLs removed).
+
+    URLs are dropped because their path words ("t.me/World_Sanctions/31353") would otherwise
+    match queries about their topic; links stay searchable through ``Document.links``.
+    """
+    return _URL_RE.sub(" ", text).replace("ё", "е").replace("Ё", "Е")
 
 
 def language_field(language: str) -> str:

@@ -1,8 +1,9 @@
 """Crawl state that survives restarts: conditional-GET validators, seen items, source health.
 
 SQLite (WAL, synchronous=FULL). The pipeline marks an item seen only after the index
-acknowledged its document, and stores a feed's new ETag/Last-Modified only after every
-document of that fetch was indexed, so a crash re-fetches instead of skipping.
+acknowledged its document, and stores a feed's new ETag/Last-Modified (and a Telegram
+channel's newest message id) only after every document of that pass was indexed, so a crash
+re-fetches instead of skipping.
 """
 
 from __future__ import annotations
@@ -139,14 +140,6 @@ class CrawlStateStore:
                 " ON CONFLICT (source_id, item_key) DO NOTHING",
                 rows,
             )
-            msg_ids = [int(k) for _, k, _, _ in rows if k.isdigit()]
-            if msg_ids:
-                db.execute(
-                    "INSERT INTO source_state (source_id, last_message_id) VALUES (?, ?)"
-                    " ON CONFLICT (source_id) DO UPDATE SET last_message_id ="
-                    " max(coalesce(last_message_id, 0), excluded.last_message_id)",
-                    (source_id, max(msg_ids)),
-                )
 
     def record_result(
         self,
@@ -166,10 +159,18 @@ class CrawlStateStore:
                     " WHERE source_id = ?",
                     (_ts(now), _ts(now), source_id),
                 )
-                if validators:
+                if validators and ("etag" in validators or "last_modified" in validators):
                     db.execute(
                         "UPDATE source_state SET etag = ?, last_modified = ? WHERE source_id = ?",
                         (validators.get("etag"), validators.get("last_modified"), source_id),
+                    )
+                if validators and validators.get("last_message_id") is not None:
+                    # Only a finished walk back advances the Telegram watermark; after a crash
+                    # the next run pages back again and skips what is already seen.
+                    db.execute(
+                        "UPDATE source_state SET last_message_id ="
+                        " max(coalesce(last_message_id, 0), ?) WHERE source_id = ?",
+                        (int(validators["last_message_id"]), source_id),
                     )
             else:
                 db.execute(

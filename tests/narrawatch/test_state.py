@@ -15,6 +15,7 @@ def test_state_persists_across_reopen(tmp_path: Path) -> None:
     s = CrawlStateStore(db)
     s.mark_seen("tg", [("101", "tg:x/101"), ("103", "tg:x/103")], T0)
     s.record_result("tg", ok=True, now=T0, validators={"etag": '"abc"', "last_modified": "Sat, 30 Nov 2024"})
+    s.record_result("tg", ok=True, now=T0, validators={"last_message_id": 103})
     s.close()
     s = CrawlStateStore(db)
     st = s.get("tg")
@@ -41,6 +42,10 @@ def test_seen_is_idempotent_and_message_id_monotonic(tmp_path: Path) -> None:
     s = CrawlStateStore(tmp_path / "state.db")
     s.mark_seen("tg", [("200", "a")], T0)
     s.mark_seen("tg", [("200", "a"), ("150", "b")], T0 + timedelta(minutes=1))
+    assert s.get("tg").last_message_id is None  # seen items alone never move the watermark
+    s.record_result("tg", ok=True, now=T0, validators={"last_message_id": 200})
+    s.record_result("tg", ok=True, now=T0, validators={"last_message_id": 150})
+    s.record_result("tg", ok=False, now=T0, error="x", validators={"last_message_id": 999})
     assert s.get("tg").last_message_id == 200
     assert s.items_since("tg", T0 - timedelta(hours=1)) == 2
 
