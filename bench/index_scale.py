@@ -169,7 +169,7 @@ def main() -> None:
             times, n = [], 0
             for text, vec in queries:
                 t = time.perf_counter()
-                hits = index.search(SearchQuery(text=text, vector=vec, mode=mode, k=10, filters=f))  # type: ignore[arg-type]
+                hits = index.search(SearchQuery(text=text, vector=vec, mode=mode, k=10, filters=f))
                 times.append((time.perf_counter() - t) * 1000)
                 n += len(hits)
             emit(stage="search", mode=mode, filters=label, mean_hits=round(n / len(queries), 1), **pct(times))

@@ -29,6 +29,7 @@ from core.registry import Registry
 
 __all__ = [
     "SOURCE_KINDS",
+    "ApiSettings",
     "Config",
     "CrawlSettings",
     "Duration",
@@ -243,6 +244,15 @@ class IndexSettings(StrictModel):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
 
 
+class ApiSettings(StrictModel):
+    """The HTTP API and web UI (``narrawatch serve``; also started by ``narrawatch run``)."""
+
+    enabled: bool = True
+    """Start the API inside ``narrawatch run``."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+
+
 class ServiceSettings(StrictModel):
     """``service.yaml``: everything that is not a source, narrative or alert rule."""
 
@@ -251,6 +261,7 @@ class ServiceSettings(StrictModel):
     crawl: CrawlSettings = CrawlSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
+    api: ApiSettings = ApiSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.logging import setup_logging
 
     setup_logging(os.environ.get("NARRAWATCH_CRAWL_LOG_LEVEL", "INFO"))
+    # Scrapy 2.19 warns about its own RANDOMIZE_DOWNLOAD_DELAY default on every crawl.
+    warnings.filterwarnings("ignore", message=".*RANDOMIZE_DOWNLOAD_DELAY.*")
     scrapy_level = logging.getLevelName(os.environ.get("NARRAWATCH_SCRAPY_LOG_LEVEL", "WARNING"))
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietScrapy(scrapy_level if isinstance(scrapy_level, int) else logging.WARNING))

@@ -26,6 +26,7 @@ from core.serialize import document_to_dict
 from core.settings import Config, load_config
 from narrawatch import __version__
 from narrawatch.pipeline import SourceReport, since_to_datetime
+from narrawatch.scheduler import in_shard, parse_shard
 
 __all__ = ["build_parser", "main"]
 
@@ -152,7 +153,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not args.once:
         print("crawl runs one pass and needs --once; use 'narrawatch run' for the service", file=sys.stderr)
         return 2
-    sources = args.source or [s.id for s in config.sources if s.enabled]
+    sources = args.source or [s.id for s in config.sources if s.enabled and in_shard(s.id, args.shard)]
     for sid in sources:
         config.source(sid)
     with open_app(config) as app:
@@ -181,12 +182,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open_app(config) as app:
         from narrawatch.monitoring import attach_monitoring
 
-        service = Service(config, app.pipeline)
+        service = Service(config, app.pipeline, shard=args.shard)
         monitoring = attach_monitoring(app)
         if monitoring is not None:
             service.add_job("monitoring", monitoring.after_pass, timedelta(seconds=30))
+        api = None
+        if config.service.api.enabled and not args.no_api:
+            from narrawatch.api import ApiServer
+
+            api = ApiServer(config, app, host=config.service.api.host, port=config.service.api.port)
+            api.start()
+            log.info("API and web UI on http://%s:%d/", config.service.api.host, api.port)
         log.info("narrawatch %s: %d sources scheduled; Ctrl-C to stop", __version__, len(config.sources))
-        service.run_forever()
+        try:
+            service.run_forever()
+        finally:
+            if api is not None:
+                api.stop()
+            if monitoring is not None:
+                monitoring.close()
     return 0
 
 
@@ -347,9 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one pass (required)")
     p.add_argument("--source", action="append", help="only this source id (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--shard", type=parse_shard, help="I/N: only sources whose id hashes to shard I of N")
     p.set_defaults(func="crawl")
 
-    sub.add_parser("run", help="run the scheduled service").set_defaults(func="run")
+    p = sub.add_parser("run", help="run the scheduled service")
+    p.add_argument("--shard", type=parse_shard, help="I/N: run only sources whose id hashes to shard I of N")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP API and web UI")
+    p.set_defaults(func="run")
 
     p = sub.add_parser("search", help="hybrid keyword + semantic search")
     p.add_argument("text")

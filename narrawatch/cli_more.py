@@ -273,6 +273,152 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- trace and themes ---------------------------------------------------------------------
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Trace a claim, URL, document or narrative across outlets, languages and time."""
+    from crawlers.normalize import canonical_url
+    from monitors.catalogue import Catalogue
+    from monitors.spread import (
+        TraceQuery,
+        export_graph,
+        export_items_csv,
+        export_items_jsonl,
+        render_timeline,
+        trace,
+    )
+    from monitors.store import MatchStore
+    from narrawatch.app import open_app
+    from narrawatch.pipeline import since_to_datetime
+
+    config = _config(args)
+    query = TraceQuery(
+        claim=args.claim or "",
+        url=canonical_url(args.url) if args.url else "",
+        document_id=args.document or "",
+        narrative_id=args.narrative or "",
+        since=since_to_datetime(args.since),
+        until=since_to_datetime(args.until),
+        languages=tuple(args.lang or ()),
+        sources=tuple(args.source or ()),
+        threshold=args.threshold,
+        max_items=args.max_items,
+    )
+    cat = config.extra.get("narratives")
+    narrative = cat.get(args.narrative) if args.narrative and isinstance(cat, Catalogue) else None
+    store = MatchStore(config.data_dir / "matches.sqlite")
+    try:
+        with open_app(config, read_only=True) as app:
+            result = trace(app.index, app.embedder, query, matches=store, narrative=narrative)
+    finally:
+        store.close()
+    if args.export_dir:
+        out = Path(args.export_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        export_items_csv(result, out / "items.csv")
+        export_items_jsonl(result, out / "items.jsonl")
+        export_graph(result, out / "graph.gexf", format="gexf")
+        export_graph(result, out / "graph.graphml", format="graphml")
+        render_timeline(result, out / "timeline.png", format="png")
+        render_timeline(result, out / "timeline.svg", format="svg")
+        print(
+            f"exports written to {out}: items.csv items.jsonl graph.gexf graph.graphml timeline.png timeline.svg",
+            file=sys.stderr,
+        )
+    data = result.as_dict()
+    if args.json:
+        _out(data)
+        return 0
+    items = data.get("items", [])
+    first = data.get("first_appearances", {})
+    print(f"{len(items)} items; first appearance: {first.get('overall')}; per language: {first.get('by_language')}")
+    for it in items[:50]:
+        print(
+            f"  {str(it.get('published'))[:16]}  {it.get('outlet', ''):28} {it.get('language', ''):3} "
+            f"{it.get('similarity', 0):.3f}  {str(it.get('passage') or it.get('title') or '')[:90]!r}"
+        )
+    print(
+        f"{len(data.get('copy_groups', []))} copy groups, {len(data.get('translation_groups', []))} translation "
+        f"groups, {len(data.get('edges', []))} edges"
+    )
+    return 0
+
+
+def cmd_themes(args: argparse.Namespace) -> int:
+    """Emerging themes: clusters of recent unmatched passages; --promote N writes a draft narrative."""
+    from monitors.store import MatchStore
+    from monitors.themes import discover_themes, promote_theme
+    from narrawatch.app import open_app
+    from narrawatch.pipeline import since_to_datetime
+
+    config = _config(args)
+    store = MatchStore(config.data_dir / "matches.sqlite")
+    try:
+        with open_app(config, read_only=True) as app:
+            themes = discover_themes(
+                app.index,
+                since=since_to_datetime(args.since) or utcnow() - timedelta(days=7),
+                matches=store,
+                min_size=args.min_size,
+                max_themes=args.max,
+            )
+    finally:
+        store.close()
+    if args.promote is not None:
+        if not 1 <= args.promote <= len(themes) or not args.id:
+            print(f"--promote takes a theme number 1..{len(themes)} and --id NARRATIVE_ID", file=sys.stderr)
+            return 2
+        path = promote_theme(themes[args.promote - 1], args.id, config.root / "narratives")
+        print(f"draft narrative written to {path} (enabled: false; review its exemplars, then enable it)")
+        return 0
+    if args.json:
+        _out([t.as_dict() for t in themes])
+        return 0
+    if not themes:
+        print("no emerging themes")
+    for i, t in enumerate(themes, 1):
+        d = t.as_dict()
+        print(
+            f"{i}. {d.get('label')}  ({len(d.get('documents', []))} documents, {len(d.get('outlets', []))} outlets, "
+            f"growth {d.get('growth')})"
+        )
+    return 0
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The HTTP API and web UI (index opened read-only, so a crawl may run beside it)."""
+    from narrawatch.api import serve
+
+    config = _config(args)
+    serve(config, host=args.host or config.service.api.host, port=args.port or config.service.api.port)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """API tokens: create (printed once), revoke, list."""
+    from narrawatch.api import create_token, list_tokens, revoke_token
+
+    config = _config(args)
+    if args.action == "create":
+        if not args.name:
+            print("token create needs a NAME", file=sys.stderr)
+            return 2
+        token = create_token(config, args.name, args.role)
+        print(token)
+        print(f"token {args.name!r} ({args.role}) created; it is shown only this once", file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        ok = revoke_token(config, args.name or "")
+        print("revoked" if ok else f"no active token named {args.name!r}")
+        return 0 if ok else 1
+    _out(list_tokens(config))
+    return 0
+
+
 # --- registration -------------------------------------------------------------------------
 
 
@@ -290,6 +436,10 @@ def add_commands(sub: Any, command: Register) -> None:
         "alerts.ack": cmd_alerts_ack,
         "rules.test": cmd_rules_test,
         "index": cmd_index,
+        "serve": cmd_serve,
+        "trace": cmd_trace,
+        "themes": cmd_themes,
+        "token": cmd_token,
     }
     for name, fn in handlers.items():
         command(name)(fn)
@@ -345,6 +495,42 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--step", type=int, default=3600, help="evaluation step in seconds (default 3600)")
     p.add_argument("--send", action="store_true", help="enqueue and deliver what it would send")
     p.set_defaults(func="rules.test")
+
+    p = sub.add_parser("trace", help="trace a claim, URL, document or narrative: timeline, copies, graph")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--claim", help="claim text, any language")
+    what.add_argument("--url", help="URL of an indexed document")
+    what.add_argument("--document", help="document id")
+    what.add_argument("--narrative", help="narrative id")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--lang", action="append")
+    p.add_argument("--source", action="append")
+    p.add_argument("--threshold", type=float, help="similarity threshold (default: the embedding space's)")
+    p.add_argument("--max-items", type=int, default=500)
+    p.add_argument("--export-dir", help="write items.csv/jsonl, graph.gexf/graphml, timeline.png/svg here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="trace")
+
+    p = sub.add_parser("themes", help="emerging themes among recent unmatched passages")
+    p.add_argument("--since", default="7d")
+    p.add_argument("--min-size", type=int, default=5)
+    p.add_argument("--max", type=int, default=20)
+    p.add_argument("--promote", type=int, help="theme number to promote to a draft narrative")
+    p.add_argument("--id", help="narrative id for --promote")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="themes")
+
+    p = sub.add_parser("serve", help="HTTP API and web UI")
+    p.add_argument("--host", help="default api.host (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default api.port (8765)")
+    p.set_defaults(func="serve")
+
+    p = sub.add_parser("token", help="API tokens: create NAME --role read|analyst | revoke NAME | list")
+    p.add_argument("action", choices=["create", "revoke", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", choices=["read", "analyst"], default="read")
+    p.set_defaults(func="token")
 
     p = sub.add_parser("index", help="index lifecycle: create | status | reindex (model change)")
     p.add_argument("action", choices=["create", "status", "reindex"])

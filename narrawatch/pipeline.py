@@ -12,6 +12,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -71,6 +72,9 @@ class SourceReport:
 
 def _subprocess_crawl(config: Config, sources: list[str], state: dict[str, Any]) -> Iterator[dict[str, Any]]:
     from crawlers.runner import run_crawl
+
+    # The crawl child logs at our level unless told otherwise.
+    os.environ.setdefault("NARRAWATCH_CRAWL_LOG_LEVEL", logging.getLevelName(logging.getLogger().getEffectiveLevel()))
 
     yield from run_crawl(config.root, sources, state)
 

@@ -8,6 +8,7 @@ due crawl. Extra periodic jobs (detectors, alert delivery) are added with :meth:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import signal
@@ -25,7 +26,7 @@ from core.documents import utcnow
 from core.settings import Config
 from narrawatch.pipeline import Pipeline
 
-__all__ = ["Service", "first_run_time"]
+__all__ = ["Service", "first_run_time", "in_shard", "parse_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,32 @@ def first_run_time(last_success: datetime | None, every: timedelta, now: datetim
     return max(due, now) + spread
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/3"`` -> ``(1, 3)``: this worker runs shard 1 of 3 (0-based)."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like I/N, e.g. 0/3: {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard index must be in 0..{n - 1}: {text!r}")
+    return i, n
+
+
+def in_shard(source_id: str, shard: tuple[int, int] | None) -> bool:
+    """Whether a source belongs to a worker's shard (stable hash of the id; None = all)."""
+    if shard is None:
+        return True
+    digest = hashlib.sha256(source_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
+
+
 class Service:
     """Schedules every source's ingest and any extra jobs until stopped."""
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+    def __init__(self, config: Config, pipeline: Pipeline, *, shard: tuple[int, int] | None = None) -> None:
         self.config = config
         self.pipeline = pipeline
+        self.shard = shard
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.service.crawl.max_parallel_sources)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -65,6 +86,8 @@ class Service:
         for src in self.config.sources:
             if not src.enabled:
                 log.info("disabled source %s: enabled: false", src.id)
+                continue
+            if not in_shard(src.id, self.shard):
                 continue
             st = self.pipeline.state.get(src.id)
             jitter = src.effective_jitter

@@ -46,6 +46,7 @@ def write_config(root: Path, base_url: str, *, every: str = "1h") -> Path:
         "data_dir": "../data",
         "embedding": {"model": "hashing"},
         "crawl": {"download_delay": "0s", "autothrottle": False, "retry_times": 0, "timeout": "5s"},
+        "api": {"port": 0},
     }
     (cfg / "service.yaml").write_text(yaml.safe_dump(service), encoding="utf-8")
     return cfg

@@ -76,3 +76,18 @@ def test_service_runs_sources_and_stops_cleanly(tmp_path: Path) -> None:
     assert not t.is_alive()
     assert len(calls) >= 2 and all(c == ["a"] for c in calls)
     assert service.pipeline.state.get("a").last_success is not None
+
+
+def test_shards_partition_the_sources() -> None:
+    import pytest
+
+    from narrawatch.scheduler import in_shard, parse_shard
+
+    ids = [f"source-{i}" for i in range(300)]
+    parts = [{s for s in ids if in_shard(s, (i, 3))} for i in range(3)]
+    assert set().union(*parts) == set(ids) and sum(len(p) for p in parts) == 300
+    assert all(60 < len(p) < 140 for p in parts)  # roughly balanced
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("3/3", "x", "1-3"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)

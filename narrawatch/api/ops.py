@@ -1,0 +1,86 @@
+"""``/healthz`` (liveness + index reachable) and ``/metrics`` (Prometheus text format)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from narrawatch.api import service
+from narrawatch.api.context import ApiContext, get_ctx
+
+__all__ = ["NarrawatchCollector", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+
+@router.get("/healthz", summary="Liveness and index reachability")
+def healthz(ctx: Ctx) -> Response:
+    """200 ``{"status": "ok"}`` when the index answers, else 503 with the reason."""
+    try:
+        docs = ctx.app.index.count("kind")
+    except Exception as exc:
+        log.warning("healthz: index unreachable: %s", exc)
+        return JSONResponse({"status": "degraded", "index": f"unreachable: {type(exc).__name__}"}, status_code=503)
+    return JSONResponse({"status": "ok", "index": "ok", "documents": sum(docs.values())})
+
+
+class NarrawatchCollector:
+    """Reads counters and totals at scrape time."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        """Stage counters, index totals, matches, alerts and deliveries by status."""
+        app = self.ctx.app
+        stage = CounterMetricFamily(
+            "narrawatch_stage_events", "Events counted by pipeline stage since start", labels=["stage"]
+        )
+        for key, value in app.pipeline.counters.snapshot().items():
+            stage.add_metric([key], float(value))
+        yield stage
+        try:
+            stats = app.index.stats()
+            up = 1.0
+        except Exception:
+            stats, up = None, 0.0
+        yield GaugeMetricFamily("narrawatch_index_up", "1 when the index answered this scrape", value=up)
+        if stats is not None:
+            yield GaugeMetricFamily("narrawatch_documents", "Documents in the index", value=float(stats.documents))
+            yield GaugeMetricFamily("narrawatch_passages", "Passages in the index", value=float(stats.passages))
+            yield GaugeMetricFamily("narrawatch_index_size_bytes", "Index size on disk", value=float(stats.size_bytes))
+            by_lang = GaugeMetricFamily(
+                "narrawatch_documents_by_language", "Documents by language", labels=["language"]
+            )
+            for lang, n in sorted(stats.by_language.items()):
+                by_lang.add_metric([lang], float(n))
+            yield by_lang
+        yield GaugeMetricFamily("narrawatch_matches", "Stored narrative matches", value=float(len(self.ctx.matches)))
+        counts: dict[str, Any] = service.alert_counts(self.ctx)
+        yield GaugeMetricFamily("narrawatch_alerts", "Alerts in the outbox", value=float(counts.get("alerts", 0)))
+        deliveries = GaugeMetricFamily("narrawatch_alert_deliveries", "Alert deliveries by status", labels=["status"])
+        for status in ("pending", "sent", "failed"):
+            deliveries.add_metric([status], float(counts.get(status, 0)))
+        yield deliveries
+        yield GaugeMetricFamily(
+            "narrawatch_alerts_pending", "Alert deliveries waiting to be sent", value=float(counts.get("pending", 0))
+        )
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+def metrics(ctx: Ctx) -> Response:
+    """Scraped by Prometheus; open on loopback like /healthz."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NarrawatchCollector(ctx))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

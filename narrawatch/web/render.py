@@ -1,0 +1,95 @@
+"""Jinja2 environment for the web UI: autoescape everywhere, safe links, sanitised highlights.
+
+Crawled content (titles, text, URLs, outlet names) is hostile. Rules kept here:
+
+* every template is autoescaped; nothing crawled is marked safe except through :func:`highlight`,
+  whose output is built from escaped pieces and then passed through nh3 with a one-tag allow-list;
+* :func:`safe_href` returns a URL only when it is http(s) (no ``javascript:``, ``data:`` ...);
+* data for scripts goes through the ``tojson`` filter into ``<script type="application/json">``
+  (``<``, ``>``, ``&``, ``'`` become ``\\u003c`` ...), read by static JS; no inline scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import nh3
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+__all__ = ["TEMPLATES", "highlight", "make_env", "safe_href", "short_time"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def safe_href(url: object) -> str | None:
+    """The URL when it is an absolute http(s) URL without control characters, else None."""
+    if not isinstance(url, str):
+        return None
+    text = url.strip()
+    if not text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return text
+
+
+def highlight(text: str, spans: Sequence[Sequence[int]] | None = None) -> Markup:
+    """Escaped ``text`` with ``<mark>`` around the ``[start, end]`` spans (sanitised with nh3)."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted((int(s), int(e)) for s, e in (spans or ()) if 0 <= s < e <= len(text)):
+        if start < pos:
+            continue
+        out.append(str(escape(text[pos:start])))
+        out.append("<mark>" + str(escape(text[start:end])) + "</mark>")
+        pos = end
+    out.append(str(escape(text[pos:])))
+    return Markup(nh3.clean("".join(out), tags={"mark"}, attributes={}, link_rel=None))
+
+
+def short_time(value: object) -> str:
+    """``2024-11-21T18:03:00+00:00`` -> ``2024-11-21 18:03`` (UTC)."""
+    if not value:
+        return "—"
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return dt.strftime("%Y-%m-%d %H:%M")
+
+
+def _query(params: dict[str, Any], **changes: Any) -> str:
+    merged = {**params, **changes}
+    pairs: list[tuple[str, str]] = []
+    for key, value in merged.items():
+        if value is None or value == "" or value is False:
+            continue
+        if isinstance(value, list | tuple):
+            pairs.extend((key, str(v)) for v in value)
+        else:
+            pairs.append((key, str(value)))
+    return urlencode(pairs)
+
+
+def make_env() -> Environment:
+    """The template environment (autoescape on for every template)."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["safe_href"] = safe_href
+    env.filters["highlight"] = highlight
+    env.filters["short_time"] = short_time
+    env.globals["query_string"] = _query
+    return env
