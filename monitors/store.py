@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +118,35 @@ def _order(m: Match) -> tuple[datetime, str]:
     return (m.published, m.document_id)
 
 
+def _candidate_pairs(items: Sequence[Match], threshold: float) -> Iterator[tuple[int, int]]:
+    """Pairs that can reach ``threshold``, found by banding the signatures (exact, not sampled).
+
+    Two signatures of length L with estimated Jaccard >= t differ in at most ``L(1-t)``
+    positions; cut into ``floor(L(1-t)) + 1`` bands, at least one band is then identical
+    (pigeonhole), so comparing only pairs that share a band finds every such pair while the
+    rest (almost all pairs) are never compared. This keeps detectors linear in practice.
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, m in enumerate(items):
+        if m.fingerprint:
+            by_length.setdefault(len(m.fingerprint), []).append(i)
+    seen: set[tuple[int, int]] = set()
+    for length, idx in by_length.items():
+        n_bands = min(length, int(length * (1.0 - threshold) + 1e-9) + 1)
+        bounds = [round(b * length / n_bands) for b in range(n_bands + 1)]
+        for b in range(n_bands):
+            buckets: dict[tuple[int, ...], list[int]] = {}
+            for i in idx:
+                buckets.setdefault(tuple(items[i].fingerprint[bounds[b] : bounds[b + 1]]), []).append(i)
+            for members in buckets.values():
+                for x in range(1, len(members)):
+                    for y in range(x):
+                        pair = (members[x], members[y]) if members[x] > members[y] else (members[y], members[x])
+                        if pair not in seen:
+                            seen.add(pair)
+                            yield pair
+
+
 def collapse_copies(
     matches: Iterable[Match], threshold: float = COPY_THRESHOLD, *, forwards: bool = True
 ) -> list[CopyGroup]:
@@ -142,13 +171,9 @@ def collapse_copies(
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
 
-    for i in range(len(items)):
-        fi = items[i].fingerprint
-        if not fi:
-            continue
-        for j in range(i):
-            if find(i) != find(j) and fingerprint_jaccard(fi, items[j].fingerprint) >= threshold:
-                union(i, j)
+    for i, j in _candidate_pairs(items, threshold):
+        if find(i) != find(j) and fingerprint_jaccard(items[i].fingerprint, items[j].fingerprint) >= threshold:
+            union(i, j)
     by_outlet: dict[str, list[int]] = {}
     for i, m in enumerate(items):
         by_outlet.setdefault(normalize_outlet(m.outlet), []).append(i)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 PAGE_SIZE = 20
+_ABSOLUTE_LINK = re.compile(rb"https?:(\\?/)\1(?:www\.)?([A-Za-z0-9.-]+)\1")
 
 
 def load_demo_posts(path: Path | None = None) -> list[dict[str, Any]]:
@@ -93,7 +94,13 @@ class ReplayServer:
             return None
         # Point every article link at this server (those pages 404 here: the crawler then keeps
         # the feed's own summary, which is what happens when an outlet blocks us).
-        return re.sub(rb"https?://(?:www\.)?([a-z0-9.-]+)/", self.base_url.encode() + rb"/articles/\1/", body)
+        # JSON feeds escape slashes ("https:\/\/host\/"): keep each link's own style.
+        def local(m: re.Match[bytes]) -> bytes:
+            slash = m.group(1)
+            base = self.base_url.encode().replace(b"/", slash)
+            return base + slash + b"articles" + slash + m.group(2) + slash
+
+        return _ABSOLUTE_LINK.sub(local, body)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -59,3 +59,20 @@ def test_health_reports_items_in_last_24h(tmp_path: Path) -> None:
     h = s.health("a", now)
     assert h["items_24h"] == 1 and h["consecutive_failures"] == 1 and h["last_error"] == "dns error"
     assert h["last_success"] is None
+
+
+def test_replay_rewrites_every_link_to_loopback() -> None:
+    """The replay must never send a crawler to a real host, whatever the feed's link style."""
+    import re
+    import urllib.request
+
+    from narrawatch.replay import ReplayServer
+
+    rss = b'<rss><channel><item><link>https://www.example.org/a/1</link></item></channel></rss>'
+    jsonfeed = b'{"items": [{"url": "https:\\/\\/www.npr.org\\/2020\\/x", "id": "http://npr.org/y/"}]}'
+    with ReplayServer((), {"a.rss": rss, "b.json": jsonfeed}) as srv:
+        bodies = [urllib.request.urlopen(f"{srv.base_url}/feeds/{n}").read() for n in ("a.rss", "b.json")]
+    for body in bodies:
+        hosts = re.findall(rb"https?:(?:\\?/){2}([^/\\\"<]+)", body)
+        assert hosts and all(h.startswith(b"127.0.0.1:") for h in hosts), body
+    assert b"\\/articles\\/npr.org\\/2020\\/x" in bodies[1]
