@@ -263,7 +263,7 @@ def render_html(alert: Alert) -> str:
 
 
 def render_json(alert: Alert, idempotency_key: str = "") -> dict[str, Any]:
-    """The webhook payload (schema ``narrawatch.alert/1``, documented in notes/alerts.md).
+    """The webhook payload (schema ``narrawatch.alert/1``, documented in docs/alerts.md).
 
     Raw strings: JSON encoding is the escaping; receivers must escape for their own display.
     Passages are truncated; fingerprints are left out.

@@ -2,7 +2,7 @@
 
 Each benchmark prints JSON lines and appends its Markdown tables to bench/RESULTS.md as soon as
 it finishes (a long run that is interrupted keeps what completed). ``--only`` picks some:
-floor, ingest, search, matching, alert, trace. Reproduction commands: notes/bench.md.
+floor, ingest, search, matching, alert, trace. Reproduction commands: docs/bench.md.
 """
 
 from __future__ import annotations

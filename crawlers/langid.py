@@ -1,6 +1,6 @@
 """Language identification for news text: ISO 639-1 codes or ``und``.
 
-Chosen by measurement (bench/langid_eval.py, notes/langid.md): lingua, restricted to the
+Chosen by measurement (bench/langid_eval.py, docs/langid.md): lingua, restricted to the
 languages this service meets, plus rules for what lingua cannot do:
 
 * Georgian and Armenian are identified by their scripts;

@@ -7,7 +7,7 @@ The JSON in ``index/mappings/`` is the source of truth; these functions load it,
 * documents: concrete index ``<prefix>-docs-<space.slug>-<n>`` behind the alias ``<prefix>-docs``;
 * keyword gates: ``<prefix>-narrative-gates`` (percolator).
 
-Field choices are explained in ``notes/elasticsearch.md``.
+Field choices are explained in ``docs/elasticsearch.md``.
 """
 
 from __future__ import annotations

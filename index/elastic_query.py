@@ -8,7 +8,7 @@ Shapes follow Elastic's Query DSL reference:
 * aggregations: terms / date_histogram (``calendar_interval``, ``format``, ``min_doc_count``);
 * percolate query: https://www.elastic.co/guide/en/elasticsearch/reference/current/query-dsl-percolate-query.html
 
-Hybrid search is fused here, client-side, with :func:`index.base.rrf_fuse` (see notes/elasticsearch.md
+Hybrid search is fused here, client-side, with :func:`index.base.rrf_fuse` (see docs/elasticsearch.md
 for why the server-side ``rrf`` retriever is not used).
 """
 

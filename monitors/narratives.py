@@ -1,6 +1,6 @@
 """The narrative matcher: documents' passage vectors against the catalogue's exemplars.
 
-Score definition (per document and narrative), see notes/narratives.md:
+Score definition (per document and narrative), see docs/narratives.md:
 
 * ``similarity`` = max over the document's passages and the narrative's exemplars of the cosine
   between passage and exemplar vectors (all L2-normalised, so a dot product);

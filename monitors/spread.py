@@ -8,7 +8,7 @@ similarity threshold. :mod:`monitors.spread_graph` then groups copies and transl
 first appearances, builds the propagation graph and the timeline; :mod:`monitors.spread_export`
 writes CSV, JSONL, GEXF, GraphML, PNG and SVG.
 
-Thresholds are cosines in one embedding space; see :data:`SPACE_DEFAULTS` and notes/trace.md.
+Thresholds are cosines in one embedding space; see :data:`SPACE_DEFAULTS` and docs/trace.md.
 """
 
 from __future__ import annotations
@@ -89,12 +89,12 @@ SPACE_DEFAULTS: dict[str, SpaceDefaults] = {
     "intfloat/multilingual-e5-small": SpaceDefaults(claim=0.84, document=0.88, translation=0.90),
     "hashing": SpaceDefaults(claim=0.30, document=0.50, translation=0.90),
 }
-"""Embedding model -> default thresholds (see notes/trace.md for the measurements).
+"""Embedding model -> default thresholds (see docs/trace.md for the measurements).
 
 use-multilingual-v3, on 917 real Russian Telegram posts of two days: passage pairs from
 different channels have a 99th percentile of 0.455 and are mostly the same story from 0.60;
 389 real headlines as claims vs other channels' posts: 99.5th percentile 0.39, same story
-mostly from 0.45-0.50. True translations average 0.79 (notes/embedding.md). The e5 numbers only
+mostly from 0.45-0.50. True translations average 0.79 (docs/embedding.md). The e5 numbers only
 follow its compressed scale (unrelated text ~0.76, translations ~0.88) and are uncalibrated.
 """
 

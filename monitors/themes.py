@@ -7,7 +7,7 @@ distance, labels each cluster with c-TF-IDF top terms and its passages closest t
 and ranks clusters by distinct outlets times growth (second half of the window vs first half).
 :func:`promote_theme` writes a theme as a draft narrative YAML for an analyst to finish.
 
-Parameters and their measurements: notes/trace.md.
+Parameters and their measurements: docs/trace.md.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def write_demo_config(workdir: Path, base_url: str, handles: list[str], feeds: l
 # review-tier ("suggest") matches too, to show what the detectors do on a week of real posts.
 DEMO_ALERTS = """\
 # Written by `narrawatch demo`. Rules tuned for a day-by-day replay; see config/alerts/ for
-# the production defaults and notes/alerts.md for every option.
+# the production defaults and docs/alerts.md for every option.
 rules:
   - {id: recurrence, detector: recurrence, severity: warning, realert: 24h, channels: [webhook],
      options: {window: 48h, min_matches: 3, min_outlets: 2, min_tier: suggest}}

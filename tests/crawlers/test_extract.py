@@ -15,7 +15,7 @@ from core.errors import ExtractionError
 from crawlers.extract import MAX_INPUT_BYTES, Extracted, extract_article
 
 _WS = re.compile(r"\s+")
-PASS_RATE_FLOOR = 0.4  # measured 7/16 on this random set; the full shared sets: see notes/extract.md
+PASS_RATE_FLOOR = 0.4  # measured 7/16 on this random set; the full shared sets: see docs/extract.md
 
 
 def _norm(text: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from crawlers.langid import detect_language, normalize_language_code
 
 # Floors per language (Uzbek per script) that the detector reaches (measured: all 1.00 but ky
-# 0.94, uk 0.97); see notes/langid.md.
+# 0.94, uk 0.97); see docs/langid.md.
 FLOORS = {
     "ru": 0.95, "uk": 0.95, "en": 0.95, "be": 0.9, "kk": 0.9, "ky": 0.85, "uz-latn": 0.85,
     "uz-cyrl": 0.85, "tg": 0.9, "az": 0.9, "ka": 1.0, "hy": 1.0,
