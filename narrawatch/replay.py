@@ -92,6 +92,7 @@ class ReplayServer:
         body = self._feeds.get(name)
         if body is None:
             return None
+
         # Point every article link at this server (those pages 404 here: the crawler then keeps
         # the feed's own summary, which is what happens when an outlet blocks us).
         # JSON feeds escape slashes ("https:\/\/host\/"): keep each link's own style.

@@ -68,7 +68,7 @@ def test_replay_rewrites_every_link_to_loopback() -> None:
 
     from narrawatch.replay import ReplayServer
 
-    rss = b'<rss><channel><item><link>https://www.example.org/a/1</link></item></channel></rss>'
+    rss = b"<rss><channel><item><link>https://www.example.org/a/1</link></item></channel></rss>"
     jsonfeed = b'{"items": [{"url": "https:\\/\\/www.npr.org\\/2020\\/x", "id": "http://npr.org/y/"}]}'
     with ReplayServer((), {"a.rss": rss, "b.json": jsonfeed}) as srv:
         bodies = [urllib.request.urlopen(f"{srv.base_url}/feeds/{n}").read() for n in ("a.rss", "b.json")]
