@@ -16,70 +16,23 @@ a loopback receiver. Latency = receipt time - release time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.common import ROOT, append_table, emit, loadavg, pct, real_posts
+from narrawatch.replay import WebhookSink
 
 __all__ = ["WebhookReceiver", "main", "run"]
 
 
-class WebhookReceiver:
-    """Loopback HTTP receiver recording (arrival time, JSON body) of every POST."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict[str, Any]]] = []
-        self.cond = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, fmt: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                now = time.perf_counter()
-                try:
-                    data = json.loads(body)
-                except ValueError:
-                    data = {"raw": body.decode("utf-8", "replace")}
-                with sink.cond:
-                    sink.received.append((now, data))
-                    sink.cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/alerts"
-
-    def wait_for(self, needle: str, timeout: float) -> float | None:
-        """Arrival time of the first message whose JSON contains ``needle`` (None on timeout)."""
-        end = time.perf_counter() + timeout
-        with self.cond:
-            while True:
-                for t, d in self.received:
-                    if needle in json.dumps(d, ensure_ascii=False):
-                        return t
-                left = end - time.perf_counter()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+WebhookReceiver = WebhookSink  # the receiver lives in narrawatch.replay (shared with the demo)
 
 
 def _claim_text(narrative_id: str) -> str:

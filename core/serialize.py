@@ -7,7 +7,7 @@ from typing import Any
 
 from core.documents import Document, Passage
 
-__all__ = ["document_from_dict", "document_to_dict"]
+__all__ = ["document_from_dict", "document_to_dict", "optional_fields"]
 
 
 def document_to_dict(doc: Document, *, passages: bool = True) -> dict[str, Any]:
@@ -52,13 +52,20 @@ def document_from_dict(data: dict[str, Any]) -> Document:
         fetched=datetime.fromisoformat(data["fetched"]),
         passages=tuple(Passage(p["index"], p["text"], p.get("start", 0)) for p in data.get("passages", [])),
         content_hash=data["content_hash"],
-        fingerprint=tuple(int(x) for x in data.get("fingerprint", ())),
-        author=data.get("author", ""),
-        extraction=data.get("extraction", "page"),
-        outlet=data.get("outlet", ""),
-        links=tuple(data.get("links", ())),
-        forwarded_from=data.get("forwarded_from", ""),
-        views=data.get("views"),
-        media=tuple(data.get("media", ())),
-        extra=dict(data.get("extra", {})),
+        **optional_fields(data),
     )
+
+
+def optional_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The optional :class:`Document` fields from a stored dict, with their defaults."""
+    return {
+        "fingerprint": tuple(int(x) for x in data.get("fingerprint", ())),
+        "author": data.get("author", ""),
+        "extraction": data.get("extraction", "page"),
+        "outlet": data.get("outlet", ""),
+        "links": tuple(data.get("links", ())),
+        "forwarded_from": data.get("forwarded_from", ""),
+        "views": data.get("views"),
+        "media": tuple(data.get("media", ())),
+        "extra": dict(data.get("extra", {})),
+    }

@@ -25,6 +25,7 @@ import numpy as np
 
 from core.documents import Document, EmbeddingSpace, IndexedDocument, Passage, SearchFilters
 from core.errors import IndexUnavailable
+from core.serialize import optional_fields
 
 __all__ = [
     "DB_NAME",
@@ -469,13 +470,5 @@ def _document(row: Sequence[Any], passages: tuple[Passage, ...]) -> Document:
         title=row[9],
         text=row[10],
         passages=passages,
-        fingerprint=tuple(int(x) for x in props.get("fingerprint", ())),
-        author=props.get("author", ""),
-        extraction=props.get("extraction", "page"),
-        outlet=props.get("outlet", ""),
-        links=tuple(props.get("links", ())),
-        forwarded_from=props.get("forwarded_from", ""),
-        views=props.get("views"),
-        media=tuple(props.get("media", ())),
-        extra=dict(props.get("extra", {})),
+        **optional_fields(props),
     )

@@ -139,7 +139,8 @@ def _print_reports(reports: list[SourceReport], as_json: bool) -> None:
         table.add_column(col)
     for r in reports:
         dropped = ", ".join(f"{k}={v}" for k, v in sorted(r.dropped.items())) or "-"
-        status = "ok" if r.ok else "FAILED: " + ("; ".join(r.errors[-2:]) or "unknown")
+        last = r.errors[-1] if r.errors else "unknown"
+        status = "ok" if r.ok else "FAILED: " + (last if len(last) <= 90 else last[:87] + "...")
         table.add_row(r.source_id, str(r.fetched), str(r.new), str(r.updated), str(r.unchanged), dropped, status)
     Console().print(table)
 

@@ -8,20 +8,17 @@ matching -> detectors -> alerts. Then it shows what was found and where to look 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from core.settings import load_config
-from narrawatch.replay import DEMO_DATA, ReplayServer, load_demo_posts
+from narrawatch.replay import DEMO_DATA, ReplayServer, WebhookSink, load_demo_posts
 
 __all__ = ["SHIPPED_CONFIG", "run_demo", "write_demo_config"]
 
@@ -91,36 +88,6 @@ def _when(post: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(post["date"])
 
 
-class _WebhookSink:
-    """A loopback webhook receiver so the demo's alerts are really delivered somewhere."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, fmt: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                try:
-                    sink.received.append(json.loads(body))
-                except ValueError:
-                    sink.received.append({"raw": body.decode("utf-8", "replace")})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/alerts"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
 def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
     """Run the demo in ``workdir`` (created; re-running resumes from its state).
 
@@ -141,7 +108,7 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
         lo, hi = cut + timedelta(days=d), cut + timedelta(days=d + 1)
         phases.append((hi, [p for p in posts if lo <= _when(p) < hi]))
     clock = {"now": cut}
-    sink = _WebhookSink()
+    sink = WebhookSink()
     os.environ["NARRAWATCH_WEBHOOK_URL"] = sink.url
     with ReplayServer((), feeds) as server:
         server.release(phases[0][1])

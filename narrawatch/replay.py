@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from narrawatch.tme_pages import build_channel_page
 
-__all__ = ["DEMO_DATA", "ReplayServer", "load_demo_posts"]
+__all__ = ["DEMO_DATA", "ReplayServer", "WebhookSink", "load_demo_posts"]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +145,52 @@ def chunks(items: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]
     size = max(1, -(-len(items) // n))
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+class WebhookSink:
+    """A loopback webhook receiver recording (arrival time, JSON body) of every POST (demo, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.cond = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now = time.perf_counter()
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    data = {"raw": body.decode("utf-8", "replace")}
+                with sink.cond:
+                    sink.received.append((now, data))
+                    sink.cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/alerts"
+
+    def wait_for(self, needle: str, timeout: float) -> float | None:
+        """Arrival time of the first message whose JSON contains ``needle`` (None on timeout)."""
+        end = time.perf_counter() + timeout
+        with self.cond:
+            while True:
+                for t, d in self.received:
+                    if needle in json.dumps(d, ensure_ascii=False):
+                        return t
+                left = end - time.perf_counter()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
