@@ -133,7 +133,7 @@ class EmbeddedIndex:
             window = max(query.k * 5, 50)
             while True:
                 keyword = self._text.search(query.text, f, window) if use_text else []
-                keyword = [(p, s) for p, s in keyword if p in self._vectors.row_of]
+                keyword = [(p, s) for p, s in keyword if self._vectors.has(p)]
                 semantic: list[tuple[int, float]] = []
                 vec_done = True
                 if use_vector and vector is not None and mask is not None:

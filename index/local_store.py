@@ -313,6 +313,36 @@ class SqliteStore:
             cur.execute("COMMIT")
         return StoreChanges(seq=now, removed_pids=removed, added=added)
 
+    def removed_since(self, seq: int, upto: int) -> tuple[int, ...]:
+        """Passage ids removed by writes ``seq < s <= upto``."""
+        rows = self.conn.execute("SELECT pid FROM removed WHERE seq > ? AND seq <= ?", (seq, upto))
+        return tuple(r[0] for r in rows)
+
+    def count_added(self, seq: int, upto: int) -> int:
+        """How many live passages writes ``seq < s <= upto`` added (for preallocation)."""
+        row = self.conn.execute("SELECT count(*) FROM passages WHERE seq > ? AND seq <= ?", (seq, upto)).fetchone()
+        return int(row[0])
+
+    def added_pages(self, seq: int, upto: int, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Passages added by writes ``seq < s <= upto`` in pages of ``chunk`` rows (pid order).
+
+        Paged by pid rather than read in one snapshot, so a reader never holds every vector blob
+        at once (a 1M-passage index would need 2 GB of them). Rows written later have a larger seq
+        and are left for the next sync; a row deleted meanwhile was going to be removed anyway.
+        """
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT p.pid, p.dkey, p.idx, p.vector, d.source_id, d.language, d.kind, d.published"
+                " FROM passages p JOIN documents d ON d.dkey = p.dkey"
+                " WHERE p.seq > ? AND p.seq <= ? AND p.pid > ? ORDER BY p.pid LIMIT ?",
+                (seq, upto, last, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
     def changed_doc_ids(self, seq: int) -> tuple[int, list[str]]:
         """(current seq, ids of documents written or removed after ``seq``)."""
         cur = self.conn.cursor()

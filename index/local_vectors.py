@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ __all__ = ["VectorMatrix", "VectorRanking"]
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 50_000
+_CHUNK = 8_192
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class VectorMatrix:
         self.kind = np.zeros(0, dtype=np.int32)
         self.published = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
-        self.row_of: dict[int, int] = {}
+        self._live = 0
         self._sources = _Codes()
         self._languages = _Codes()
         self._kinds = _Codes()
@@ -76,12 +77,22 @@ class VectorMatrix:
     @property
     def live_rows(self) -> int:
         """Number of passages currently searchable."""
-        return len(self.row_of)
+        return self._live
+
+    def row_of(self, pid: int) -> int | None:
+        """The matrix row of a live or dead passage id, or None if it was never loaded."""
+        row = int(np.searchsorted(self.pids[: self.n], pid))
+        return row if row < self.n and int(self.pids[row]) == pid else None
+
+    def has(self, pid: int) -> bool:
+        """Whether ``pid`` is a live row."""
+        row = self.row_of(pid)
+        return row is not None and bool(self.alive[row])
 
     def _grow(self, need: int) -> None:
         if need <= self._cap:
             return
-        cap = max(need, self._cap * 2, 1024)
+        cap = max(need, self._cap + self._cap // 4, 1024)  # modest growth: the matrix can be GBs
         self.vectors = _resize(self.vectors, (cap, self.dim))  # type: ignore[assignment]
         for name in ("pids", "dkeys", "pidx", "source", "language", "kind", "published", "alive"):
             setattr(self, name, _resize(getattr(self, name), (cap,)))
@@ -89,23 +100,37 @@ class VectorMatrix:
 
     def sync(self, store: SqliteStore) -> bool:
         """Apply rows written since the last sync; True when something changed."""
-        if store.seq() == self.seq:
+        now = store.seq()
+        if now == self.seq:
             return False
-        self.apply(store.changes_since(self.seq))
+        self._grow(self.n + store.count_added(self.seq, now))  # one allocation, not doublings
+        self._remove(store.removed_since(self.seq, now))
+        for page in store.added_pages(self.seq, now, _CHUNK):
+            self._add(page)
+        self._finish(now)
         return True
 
     def apply(self, changes: StoreChanges) -> None:
         """Apply one change set (removals first, then additions)."""
-        for pid in changes.removed_pids:
-            row = self.row_of.pop(pid, None)
-            if row is not None:
-                self.alive[row] = False
+        self._remove(changes.removed_pids)
         added = changes.added
         for start in range(0, len(added), _CHUNK):
-            part = added[start : start + _CHUNK]
-            fresh = [r for r in part if r[0] not in self.row_of]
-            if not fresh:
-                continue
+            self._add(added[start : start + _CHUNK])
+        self._finish(changes.seq)
+
+    def _remove(self, pids: Sequence[int]) -> None:
+        for pid in pids:
+            row = self.row_of(pid)
+            if row is not None and self.alive[row]:
+                self.alive[row] = False
+                self._live -= 1
+
+    def _add(self, part: Sequence[tuple[Any, ...]]) -> None:
+        # pids only grow (SQLite rowids), so the matrix stays sorted by pid and lookups are a
+        # binary search instead of a dict of a million ints.
+        last = int(self.pids[self.n - 1]) if self.n else -1
+        fresh = [r for r in part if r[0] > last]
+        if fresh:
             base = self.n
             self._grow(base + len(fresh))
             end = base + len(fresh)
@@ -119,10 +144,11 @@ class VectorMatrix:
             self.kind[base:end] = [self._kinds.code(r[6]) for r in fresh]
             self.published[base:end] = [r[7] for r in fresh]
             self.alive[base:end] = True
-            for i, r in enumerate(fresh):
-                self.row_of[r[0]] = base + i
+            self._live += len(fresh)
             self.n = end
-        self.seq = changes.seq
+
+    def _finish(self, seq: int) -> None:
+        self.seq = seq
         if self.n > 4096 and self.live_rows < self.n // 2:
             self._compact()
 
@@ -132,7 +158,7 @@ class VectorMatrix:
             arr = getattr(self, name)
             setattr(self, name, arr[keep].copy())
         self.n = self._cap = len(keep)
-        self.row_of = {int(p): i for i, p in enumerate(self.pids)}
+        self._live = self.n
         log.debug("vector matrix compacted to %d rows", self.n)
 
     def mask(self, filters: SearchFilters | None, dkeys: Sequence[int] | None = None) -> npt.NDArray[np.bool_]:
@@ -175,7 +201,7 @@ class VectorMatrix:
         """Cosine similarity of ``query`` to each known passage."""
         out: dict[int, float] = {}
         for pid in pids:
-            row = self.row_of.get(pid)
+            row = self.row_of(pid)
             if row is not None:
                 out[pid] = float(self.vectors[row] @ query)
         return out
