@@ -176,9 +176,7 @@ def run(
     max_pages = min(1000, max(per_channel.values()) // 20 + 2)
     feed_dir = SHARED / "feeds"
     feeds = {p.name: p.read_bytes() for p in sorted(feed_dir.iterdir()) if p.suffix in (".rss", ".xml", ".json")}
-    # A JSON Feed escapes its links (https:\/\/host); the replay server does not rewrite those, so
-    # the crawler would try the real host. Loopback only: leave such feeds out.
-    feeds = {n: b for n, b in feeds.items() if b":\\/\\/" not in b}
+    # The replay rewrites every absolute link, JSON-escaped ones included, to itself (loopback only).
     os.environ.pop("NARRAWATCH_WEBHOOK_URL", None)
     rows: list[dict[str, Any]] = []
     with ReplayServer(items, feeds) as server:
