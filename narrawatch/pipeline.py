@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.documents import Document, IndexedDocument, UpsertResult, utcnow
+from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, utcnow
 from core.errors import NarrawatchError
 from core.logging import StageCounters
 from core.serialize import document_from_dict
@@ -219,7 +219,11 @@ class Pipeline:
             raise NarrawatchError(f"index did not acknowledge {len(missing)} documents, e.g. {missing[0]}")
 
     def index_documents(self, docs: Sequence[Document]) -> UpsertResult:
-        """Embed and upsert documents (skipping unchanged ones); then run the hooks."""
+        """Embed and upsert documents (skipping unchanged ones); then run the hooks.
+
+        A hook failure raises :class:`NarrawatchError`: the batch then counts as not acknowledged,
+        so its items are not marked seen and the next pass brings them back.
+        """
         # Later copies of one id in a batch win; an identical repeat counts as unchanged.
         unique: dict[str, Document] = {}
         repeats: list[str] = []
@@ -249,13 +253,35 @@ class Pipeline:
             self.counters.add("index.unchanged", len(result.unchanged))
         changed = set(result.new) | set(result.updated)
         fresh = [x for x in indexed if x.document.id in changed]
+        if self.hooks and unchanged:
+            # The crawler only sends items it has not seen acknowledged, so an unchanged document
+            # here was indexed by a pass that died before marking it seen (or before its hooks
+            # ran). Run the hooks again on its stored vectors (matching is idempotent).
+            fresh.extend(self._stored(unique, unchanged))
         for hook in self.hooks:
             try:
                 hook(fresh, result)
-            except Exception:  # a hook must never lose the ingest
+            except Exception as exc:
+                # Not acknowledged: the items stay unseen and come back on the next pass.
                 log.exception("post-index hook %r failed", hook)
                 self.counters.add("hooks.failed")
+                raise NarrawatchError(f"post-index hook failed: {exc}") from exc
         return result
+
+    def _stored(self, docs: dict[str, Document], ids: Sequence[str]) -> list[IndexedDocument]:
+        """Documents with the passage vectors the index holds for them."""
+        pv = self.index.passage_vectors(SearchFilters(document_ids=tuple(ids)))
+        rows: dict[str, dict[int, int]] = {}
+        for r, (doc_id, idx) in enumerate(zip(pv.document_ids, pv.passage_indexes, strict=True)):
+            rows.setdefault(doc_id, {})[idx] = r
+        out = []
+        for doc_id in ids:
+            doc = docs[doc_id]
+            mine = rows.get(doc_id, {})
+            if len(mine) == len(doc.passages) and doc.passages:
+                order = [mine[p.index] for p in doc.passages]
+                out.append(IndexedDocument(doc, pv.vectors[order]))
+        return out
 
 
 def since_to_datetime(value: str | None, now: datetime | None = None) -> datetime | None:

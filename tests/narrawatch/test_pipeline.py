@@ -146,13 +146,37 @@ def test_unacknowledged_documents_are_not_marked_seen(config: Config) -> None:
 def test_hooks_see_new_and_updated_documents_with_their_vectors(config: Config) -> None:
     posts = real_posts(12)
     p = make_pipeline(config, lambda state: tg_events("chan", posts))
-    seen: list[tuple[str, int]] = []
-    p.hooks.append(lambda docs, result: seen.extend((d.document.id, d.vectors.shape[0]) for d in docs))
+    seen: dict[str, Any] = {}
+    p.hooks.append(lambda docs, result: seen.update({d.document.id: d.vectors for d in docs}))
     p.ingest(["chan"])
-    assert len(seen) == 12 and all(n >= 1 for _, n in seen)
+    assert len(seen) == 12 and all(v.shape[0] >= 1 for v in seen.values())
+    first = dict(seen)
     seen.clear()
+    # The crawler re-sends only items never acknowledged as seen (a pass that died after the
+    # upsert): their hooks run again, on the vectors stored in the index, without re-embedding.
+    embedded = p.counters.get("embed.passages")
     p.ingest(["chan"])
-    assert seen == []
+    assert set(seen) == set(first) and p.counters.get("embed.passages") == embedded
+    for doc_id, vecs in seen.items():
+        assert vecs.shape == first[doc_id].shape and float(abs(vecs - first[doc_id]).max()) < 1e-6
+
+
+def test_a_failing_hook_leaves_items_unseen_and_they_come_back(config: Config) -> None:
+    posts = real_posts(8)
+    p = make_pipeline(config, lambda state: tg_events("chan", posts))
+    calls: list[int] = []
+
+    def flaky(docs: Any, result: Any) -> None:
+        calls.append(len(docs))
+        if len(calls) == 1:
+            raise OSError("match store: disk full")
+
+    p.hooks.append(flaky)
+    (failed,) = p.ingest(["chan"])
+    assert not failed.ok and p.state.seen_keys("chan") == []
+    assert any("post-index hook failed" in e for e in failed.errors)
+    (ok,) = p.ingest(["chan"])
+    assert ok.ok and calls == [8, 8] and len(p.state.seen_keys("chan")) == 8
 
 
 def test_unknown_source_id_lists_known(config: Config) -> None:
