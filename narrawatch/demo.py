@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
     clock = {"now": cut}
     sink = WebhookSink()
     os.environ["NARRAWATCH_WEBHOOK_URL"] = sink.url
-    with ReplayServer((), feeds) as server:
+    with ReplayServer((), feeds, channels={p["handle"] for p in posts}) as server:
         server.release(phases[0][1])
         cfg_dir = write_demo_config(workdir, server.base_url, sorted({p["handle"] for p in posts}), list(feeds))
         config = load_config(cfg_dir)
@@ -157,12 +158,17 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
                 f"model {stats.embedding_space.model if stats.embedding_space else '?'}"
             )
     sink.close()
+    exe = shutil.which("narrawatch") or str(Path(sys.executable).with_name("narrawatch"))
     print(
         "\nwhere to look next:\n"
-        f'  narrawatch --config {cfg_dir} search "migrants terrorism" --lang ru   # English query, Russian posts\n'
-        f"  narrawatch --config {cfg_dir} stats --json\n"
-        f"  narrawatch --config {cfg_dir} sources\n"
-        f"  narrawatch --config {cfg_dir} alerts list\n"
-        f"  narrawatch --config {cfg_dir} export --format jsonl -o {workdir}/export.jsonl\n"
+        f'  {exe} --config {cfg_dir} search "NATO is preparing a war against Russia" -k 5  # cross-lingual\n'
+        f"  {exe} --config {cfg_dir} stats --json\n"
+        f"  {exe} --config {cfg_dir} sources\n"
+        f"  {exe} --config {cfg_dir} alerts list\n"
+        f"  {exe} --config {cfg_dir} export --format jsonl -o {workdir}/export.jsonl\n"
+        f'  {exe} --config {cfg_dir} trace --claim "The West is preparing a war against Russia"'
+        f" --export-dir {workdir}/trace\n"
+        f"  {exe} --config {cfg_dir} token create me --role analyst   # then:\n"
+        f"  {exe} --config {cfg_dir} serve   # web UI on http://127.0.0.1:8765/ (log in with the token)\n"
     )
     return 0

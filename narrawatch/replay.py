@@ -42,9 +42,16 @@ def load_demo_posts(path: Path | None = None) -> list[dict[str, Any]]:
 class ReplayServer:
     """Serve channels and feeds on ``http://127.0.0.1:<port>``; use as a context manager."""
 
-    def __init__(self, posts: Iterable[dict[str, Any]] = (), feeds: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        posts: Iterable[dict[str, Any]] = (),
+        feeds: dict[str, bytes] | None = None,
+        channels: Iterable[str] = (),
+    ) -> None:
         self._lock = threading.Lock()
         self._channels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for handle in channels:  # channels that exist but have posted nothing yet
+            self._channels[handle] = []
         self._feeds = dict(feeds or {})
         self.requests: list[str] = []
         self.release(posts)
@@ -80,9 +87,9 @@ class ReplayServer:
 
     def _channel_page(self, handle: str, before: int | None) -> str | None:
         with self._lock:
-            posts = list(self._channels.get(handle, ()))
-        if not posts:
-            return None
+            if handle not in self._channels:
+                return None
+            posts = list(self._channels[handle])
         if before is not None:
             posts = [p for p in posts if int(p["message_id"]) < before]
         page = posts[-PAGE_SIZE:]
