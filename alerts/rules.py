@@ -12,6 +12,7 @@ rule only; an untagged event goes to every enabled rule with the same detector.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -49,11 +50,17 @@ def run_rules(
     now: datetime,
     narratives: Mapping[str, str] | None = None,
 ) -> list[DetectorEvent]:
-    """Run every enabled rule's detector; ``narratives`` maps id -> title (empty: every stored narrative)."""
+    """Run every enabled rule's detector; ``narratives`` maps id -> title (empty: every stored narrative).
+
+    A store with a ``read_cache()`` context manager (``monitors.store.MatchStore``) serves the
+    whole pass from it, so rules with overlapping windows share one read per narrative.
+    """
     out: list[DetectorEvent] = []
-    for rule in config.rules:
-        if rule.enabled:
-            out.extend(run_rule(rule, store, health, now, narratives or {}))
+    read_cache = getattr(store, "read_cache", None)
+    with read_cache() if callable(read_cache) else contextlib.nullcontext():
+        for rule in config.rules:
+            if rule.enabled:
+                out.extend(run_rule(rule, store, health, now, narratives or {}))
     return out
 
 

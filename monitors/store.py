@@ -2,19 +2,24 @@
 
 Idempotent per ``(document_id, narrative_id)``: storing a match again keeps one row (the best
 scoring passage). :func:`collapse_copies` groups matches that are copies of each other, so
-detectors count a text reposted by ten channels once.
+detectors count a text reposted by ten channels once. :meth:`MatchStore.read_cache` shares one
+read per narrative between the detectors of one pass (``alerts.rules.run_rules`` opens it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import operator
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from core.matches import Match
 
@@ -53,6 +58,8 @@ CREATE TABLE IF NOT EXISTS matches (
 CREATE INDEX IF NOT EXISTS matches_narrative_time ON matches (narrative_id, published);
 CREATE INDEX IF NOT EXISTS matches_time ON matches (published);
 CREATE INDEX IF NOT EXISTS matches_outlet ON matches (outlet, narrative_id, published);
+CREATE INDEX IF NOT EXISTS matches_first_outlet ON matches (narrative_id, outlet, published, document_id);
+CREATE INDEX IF NOT EXISTS matches_first_language ON matches (narrative_id, language, published, document_id);
 """
 
 _COLUMNS = (
@@ -73,10 +80,6 @@ def _ts(value: datetime) -> int:
     return (value - _EPOCH) // _US
 
 
-def _from_ts(value: int) -> datetime:
-    return _EPOCH + value * _US
-
-
 def fingerprint_jaccard(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated Jaccard similarity of two MinHash signatures: the fraction of equal positions.
 
@@ -84,7 +87,8 @@ def fingerprint_jaccard(a: Sequence[int], b: Sequence[int]) -> float:
     """
     if not a or not b or len(a) != len(b):
         return 0.0
-    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+    equal: int = sum(map(operator.eq, a, b))
+    return equal / len(a)
 
 
 def normalize_outlet(name: str) -> str:
@@ -159,6 +163,12 @@ def collapse_copies(
     """
     items = sorted(matches, key=_order)
     parent = list(range(len(items)))
+    # Identical signatures (a text reposted verbatim) are copies outright (Jaccard 1.0): union them
+    # and band only one representative per signature; the components are the same, found faster.
+    firsts: dict[tuple[int, ...], int] = {}
+    for i, m in enumerate(items):
+        if m.fingerprint:
+            firsts.setdefault(m.fingerprint, i)
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -171,26 +181,65 @@ def collapse_copies(
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
 
-    for i, j in _candidate_pairs(items, threshold):
+    if threshold <= 1.0:
+        for i, m in enumerate(items):
+            if m.fingerprint and firsts[m.fingerprint] != i:
+                union(i, firsts[m.fingerprint])
+    reps = list(firsts.values()) if threshold <= 1.0 else list(range(len(items)))
+    rep_items = [items[i] for i in reps]
+    for a, b in _candidate_pairs(rep_items, threshold):
+        i, j = reps[a], reps[b]
         if find(i) != find(j) and fingerprint_jaccard(items[i].fingerprint, items[j].fingerprint) >= threshold:
             union(i, j)
-    by_outlet: dict[str, list[int]] = {}
-    for i, m in enumerate(items):
-        by_outlet.setdefault(normalize_outlet(m.outlet), []).append(i)
-    for i, m in enumerate(items):
-        if not forwards or not m.forwarded_from:
-            continue
-        # The forwarded original is the latest item of the named outlet published no later.
-        candidates = [j for j in by_outlet.get(normalize_outlet(m.forwarded_from), []) if j != i]
-        earlier = [j for j in candidates if items[j].published <= m.published]
-        if earlier or candidates:
-            union(i, (earlier or candidates)[-1])
+    if forwards and any(m.forwarded_from for m in items):
+        _union_forwards(items, union)
     groups: dict[int, list[Match]] = {}
     for i, m in enumerate(items):
         groups.setdefault(find(i), []).append(m)
     out = [CopyGroup(original=ms[0], copies=tuple(ms[1:])) for ms in groups.values()]
     out.sort(key=lambda g: _order(g.original))
     return out
+
+
+def _union_forwards(items: Sequence[Match], union: Callable[[int, int], None]) -> None:
+    """Join each forward to its original: the latest item of the named outlet published no later
+    (else the outlet's latest item). ``items`` are in publication order."""
+    by_outlet: dict[str, list[int]] = {}
+    for i, m in enumerate(items):
+        by_outlet.setdefault(normalize_outlet(m.outlet), []).append(i)
+    published = {key: [items[j].published for j in idx] for key, idx in by_outlet.items()}
+    for i, m in enumerate(items):
+        if not m.forwarded_from:
+            continue
+        key = normalize_outlet(m.forwarded_from)
+        idx = by_outlet.get(key)
+        if not idx:
+            continue
+        k = bisect_right(published[key], m.published) - 1  # idx[: k + 1] were published no later
+        if k >= 0 and idx[k] == i:
+            k -= 1
+        if k >= 0:
+            union(i, idx[k])
+        elif idx[-1] != i or len(idx) > 1:
+            union(i, idx[-1] if idx[-1] != i else idx[-2])
+
+
+@dataclass
+class _Span:
+    """One narrative's matches published in ``[lo, hi)`` (``lo`` None: from the beginning), in order."""
+
+    lo: int | None
+    hi: int
+    ts: list[int] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class _ReadCache:
+    """Reads shared within one :meth:`MatchStore.read_cache` block: per-narrative spans, decoded JSON."""
+
+    spans: dict[str, _Span] = field(default_factory=dict)
+    decoded: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 class MatchStore:
@@ -205,6 +254,7 @@ class MatchStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._local = threading.local()
 
     def close(self) -> None:
         """Close the database."""
@@ -286,8 +336,74 @@ class MatchStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
+        cache: _ReadCache | None = getattr(self._local, "cache", None)
+        if (
+            cache is not None
+            and isinstance(narrative_id, str)
+            and until is not None
+            and outlets is None
+            and languages is None
+            and source_ids is None
+            and limit is None
+        ):
+            return self._cached(cache, narrative_id, None if since is None else _ts(since), _ts(until))
+        decoded: dict[str, tuple[Any, ...]] = {} if cache is None else cache.decoded
         with self._lock:
-            return [_match(r) for r in self._conn.execute(sql, args)]
+            return [_match(r, decoded) for r in self._conn.execute(sql, args)]
+
+    @contextmanager
+    def read_cache(self) -> Iterator[None]:
+        """Share reads within the block (this thread only): one detector pass over a consistent view.
+
+        ``matches(narrative_id, since=..., until=...)`` (one narrative, no other filters) is served
+        from one read per narrative, extended when a wider window is asked for, so rules with
+        overlapping windows do not re-read and re-decode the same rows; results are the rows an
+        uncached call returns at the time of the first read (matches added meanwhile are seen by the
+        next block). Nested blocks share the outer cache.
+        """
+        if getattr(self._local, "cache", None) is not None:
+            yield
+            return
+        self._local.cache = _ReadCache()
+        try:
+            yield
+        finally:
+            self._local.cache = None
+
+    def _cached(self, cache: _ReadCache, narrative_id: str, since: int | None, until: int) -> list[Match]:
+        if since is not None and since >= until:
+            return []
+        span = cache.spans.get(narrative_id)
+        if span is None:
+            span = cache.spans[narrative_id] = _Span(since, until)
+            self._load(cache, span, narrative_id, since, until, append=True)
+        if span.lo is not None and (since is None or since < span.lo):
+            self._load(cache, span, narrative_id, since, span.lo, append=False)
+            span.lo = since
+        if until > span.hi:
+            self._load(cache, span, narrative_id, span.hi, until, append=True)
+            span.hi = until
+        start = 0 if since is None else bisect_left(span.ts, since)
+        return span.matches[start : bisect_left(span.ts, until)]
+
+    def _load(
+        self, cache: _ReadCache, span: _Span, narrative_id: str, lo: int | None, hi: int, *, append: bool
+    ) -> None:
+        sql = f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ? AND published < ?"
+        args: list[object] = [narrative_id, hi]
+        if lo is not None:
+            sql += " AND published >= ?"
+            args.append(lo)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY published, document_id", args).fetchall()
+        ts = [int(r[12]) for r in rows]
+        got = [_match(r, cache.decoded) for r in rows]
+        if append:
+            span.ts.extend(ts)
+            span.matches.extend(got)
+        else:
+            span.ts[:0] = ts
+            span.matches[:0] = got
 
     def narrative_ids(self) -> list[str]:
         """Every narrative that has at least one match, sorted."""
@@ -295,19 +411,22 @@ class MatchStore:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT narrative_id FROM matches ORDER BY 1")]
 
     def _first_seen(self, column: str, narrative_id: str, until: datetime | None) -> dict[str, Match]:
+        # The earliest row per value, ranked in SQL: only those rows are decoded.
+        if column not in ("outlet", "language"):
+            raise ValueError(f"unknown first-seen column {column!r}")
         sql = (
-            f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ?"
+            f"SELECT {_COLUMNS} FROM matches WHERE rowid IN (SELECT rowid FROM ("
+            f"SELECT rowid, row_number() OVER (PARTITION BY {column} ORDER BY published, document_id) AS rank "
+            "FROM matches WHERE narrative_id = ?"
             + (" AND published < ?" if until is not None else "")
-            + " ORDER BY published, document_id"
+            + ") WHERE rank = 1) ORDER BY published, document_id"
         )
         args: list[object] = [narrative_id] + ([_ts(until)] if until is not None else [])
         out: dict[str, Match] = {}
         with self._lock:
             for row in self._conn.execute(sql, args):
-                m = _match(row)
-                value = getattr(m, column)
-                if value not in out:
-                    out[value] = m
+                m = _match(row, {})
+                out.setdefault(getattr(m, column), m)
         return out
 
     def first_seen_by_outlet(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
@@ -345,27 +464,37 @@ def _row(m: Match) -> tuple[object, ...]:
     )
 
 
-def _match(r: Sequence[object]) -> Match:
+def _decoded(text: str, memo: dict[str, tuple[Any, ...]], ints: bool) -> tuple[Any, ...]:
+    """A JSON list as a tuple, memoised (reposts share fingerprints; most keyword lists are ``[]``)."""
+    out = memo.get(text)
+    if out is None:
+        values = json.loads(text)
+        out = memo[text] = tuple(int(x) for x in values) if ints else tuple(values)
+    return out
+
+
+def _match(r: tuple[Any, ...], memo: dict[str, tuple[Any, ...]]) -> Match:
+    # The columns' affinities already give str (TEXT), int (INTEGER) and float (REAL): no conversions.
     return Match(
-        document_id=str(r[0]),
-        narrative_id=str(r[1]),
-        score=float(r[2]),  # type: ignore[arg-type]
-        tier=r[3],  # type: ignore[arg-type]
-        passage_index=int(r[4]),  # type: ignore[call-overload]
-        passage_text=str(r[5]),
-        exemplar=str(r[6]),
-        exemplar_language=str(r[7]),
-        model=str(r[8]),
-        source_id=str(r[9]),
-        outlet=str(r[10]),
-        language=str(r[11]),
-        published=_from_ts(int(r[12])),  # type: ignore[call-overload]
-        url=str(r[13]),
-        title=str(r[14]),
-        similarity=float(r[15]),  # type: ignore[arg-type]
-        counter_similarity=None if r[16] is None else float(r[16]),  # type: ignore[arg-type]
-        keywords=tuple(json.loads(str(r[17]))),
-        fingerprint=tuple(int(x) for x in json.loads(str(r[18]))),
-        forwarded_from=str(r[19]),
-        matched_at=None if r[20] is None else _from_ts(int(r[20])),  # type: ignore[call-overload]
+        document_id=r[0],
+        narrative_id=r[1],
+        score=r[2],
+        tier=r[3],
+        passage_index=r[4],
+        passage_text=r[5],
+        exemplar=r[6],
+        exemplar_language=r[7],
+        model=r[8],
+        source_id=r[9],
+        outlet=r[10],
+        language=r[11],
+        published=_EPOCH + r[12] * _US,
+        url=r[13],
+        title=r[14],
+        similarity=r[15],
+        counter_similarity=r[16],
+        keywords=_decoded(r[17], memo, False),
+        fingerprint=_decoded(r[18], memo, True),
+        forwarded_from=r[19],
+        matched_at=None if r[20] is None else _EPOCH + r[20] * _US,
     )

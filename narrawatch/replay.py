@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 PAGE_SIZE = 20
-_ABSOLUTE_LINK = re.compile(rb"https?:(\\?/)\1(?:www\.)?([A-Za-z0-9.-]+)\1")
+# Every absolute link, JSON-escaped ones too, except JSON Feed's version identifier (a name, not a link).
+_ABSOLUTE_LINK = re.compile(rb"https?:(\\?/)\1(?!jsonfeed\.org\1version)(?:www\.)?([A-Za-z0-9.-]+)\1")
 
 
 def load_demo_posts(path: Path | None = None) -> list[dict[str, Any]]:

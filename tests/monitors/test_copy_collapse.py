@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +81,82 @@ def test_banded_collapse_equals_all_pairs(threshold: float) -> None:
     got = {frozenset(m.document_id for m in g.members) for g in collapse_copies(matches, threshold, forwards=False)}
     assert got == brute_force_groups(matches, threshold)
     assert any(len(g) > 1 for g in got)  # the corpus really has copies at this threshold
+
+
+def reference_collapse_copies(matches: list[Match], threshold: float = 0.8, *, forwards: bool = True) -> list[Any]:
+    """The pre-optimisation ``collapse_copies`` (all pairs, linear forward search), kept as the oracle."""
+    from monitors.store import CopyGroup, normalize_outlet
+
+    def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+        if not a or not b or len(a) != len(b):
+            return 0.0
+        return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+
+    items = sorted(matches, key=lambda m: (m.published, m.document_id))
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+
+    for i in range(len(items)):
+        for j in range(i):
+            if jaccard(items[i].fingerprint, items[j].fingerprint) >= threshold:
+                union(i, j)
+    by_outlet: dict[str, list[int]] = {}
+    for i, m in enumerate(items):
+        by_outlet.setdefault(normalize_outlet(m.outlet), []).append(i)
+    for i, m in enumerate(items):
+        if not forwards or not m.forwarded_from:
+            continue
+        candidates = [j for j in by_outlet.get(normalize_outlet(m.forwarded_from), []) if j != i]
+        earlier = [j for j in candidates if items[j].published <= m.published]
+        if earlier or candidates:
+            union(i, (earlier or candidates)[-1])
+    groups: dict[int, list[Match]] = {}
+    for i, m in enumerate(items):
+        groups.setdefault(find(i), []).append(m)
+    out = [CopyGroup(original=ms[0], copies=tuple(ms[1:])) for ms in groups.values()]
+    out.sort(key=lambda g: (g.original.published, g.original.document_id))
+    return out
+
+
+def with_reposts_and_forwards(matches: list[Match]) -> list[Match]:
+    """Add verbatim reposts (identical fingerprints, equal times too) and forwards, as Telegram has."""
+    rng = random.Random(5)
+    out = list(matches)
+    for k, m in enumerate(matches[::4]):
+        out.append(
+            dataclasses.replace(
+                m,
+                document_id=f"{m.document_id}-repost{k}",
+                outlet=f"t.me/c{(k + 3) % 7}",
+                published=m.published + timedelta(minutes=rng.choice([0, 0, 2, 30])),
+            )
+        )
+    for k, m in enumerate(matches[1::6]):
+        out.append(
+            dataclasses.replace(
+                m,
+                document_id=f"{m.document_id}-fwd{k}",
+                outlet=f"https://t.me/fwd{k % 3}",
+                fingerprint=() if k % 2 else m.fingerprint[:32],  # no text, or another signature length
+                forwarded_from=rng.choice(["@" + m.outlet.removeprefix("t.me/"), "t.me/c6", "t.me/nowhere"]),
+                published=m.published + timedelta(minutes=rng.choice([-5, 0, 1, 90])),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize(("threshold", "forwards"), [(0.5, True), (0.8, True), (0.8, False), (1.0, True)])
+def test_collapse_equals_reference_with_reposts_and_forwards(threshold: float, forwards: bool) -> None:
+    matches = with_reposts_and_forwards(make_matches())
+    got = collapse_copies(matches, threshold, forwards=forwards)
+    assert got == reference_collapse_copies(matches, threshold, forwards=forwards)
+    assert sum(len(g.copies) for g in got) >= 50  # verbatim reposts alone give 40+ copies

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import monitors.detectors
+from alerts.config import load_alerts
+from alerts.rules import run_rules
 from core.events import DETECTORS, SourceHealth
+from core.matches import Match
 from monitors.detectors import build_detector
 from monitors.store import MatchStore, collapse_copies, fingerprint_jaccard
+from tests.monitors.test_copy_collapse import reference_collapse_copies
 from tests.support.timeline import load_posts, posts_to_matches
 
 TIMELINE = Path(__file__).resolve().parents[1] / "data" / "alerts" / "telegram_timeline.jsonl"
 
-RULES = {
+RULES: dict[str, dict[str, Any]] = {
     "recurrence": {},
     "spike": {},
     "new_outlet": {"lookback": "1h"},
@@ -151,3 +161,107 @@ def test_registry_and_options_validation() -> None:
         build_detector("spike", {"windw": "1h"})
     with pytest.raises(Exception, match="unknown detector 'nope'"):
         build_detector("nope")
+
+
+POSTS = Path(__file__).resolve().parents[1] / "data" / "index" / "posts.jsonl"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+T0 = datetime(2024, 11, 20, tzinfo=UTC)
+
+
+def busy_matches() -> list[Match]:
+    """200 real posts (narrative = their topic) over 47 h, with verbatim reposts, forwards and a spike hour.
+
+    Every 17th post is relabelled Ukrainian (the posts are all Russian) so new languages appear.
+    """
+    posts = sorted(load_posts(POSTS), key=lambda p: str(p["date"]))
+    for p in posts:
+        p["narrative_id"] = f"n-{p['category_llm']}"
+    base = posts_to_matches(posts)
+    rng = random.Random(17)
+    out: list[Match] = []
+    spike = [i for i, m in enumerate(base) if m.narrative_id == "n-political"][-12:]
+    for i, m in enumerate(base):
+        when = T0 + timedelta(minutes=i * 14 + rng.randrange(10))
+        if i in spike:  # a dozen political posts in one hour near the end
+            when = T0 + timedelta(hours=45, minutes=10 + 4 * spike.index(i))
+        language = "uk" if i % 17 == 8 else m.language  # relabelled, so new_language has work
+        m = dataclasses.replace(m, published=when, tier="suggest" if i % 3 == 0 else "alert", language=language)
+        out.append(m)
+        for k in range(i % 5 == 0 and 1 + i % 4):  # verbatim reposts by other channels within minutes
+            other = base[(i + 7 * (k + 1)) % len(base)]
+            out.append(
+                dataclasses.replace(
+                    m,
+                    document_id=f"{m.document_id}-r{k}",
+                    outlet=other.outlet,
+                    source_id=other.source_id,
+                    published=when + timedelta(minutes=3 * k + 1),
+                )
+            )
+        if i % 7 == 3:  # a forward of an earlier item, sometimes without text
+            src = out[rng.randrange(len(out))]
+            out.append(
+                dataclasses.replace(
+                    src,
+                    document_id=f"{m.document_id}-fwd",
+                    outlet=m.outlet,
+                    source_id=m.source_id,
+                    forwarded_from="@" + src.outlet,
+                    fingerprint=() if i % 2 else src.fingerprint,
+                    published=when,
+                )
+            )
+    return out
+
+
+class ReferenceStore(MatchStore):
+    """The pre-optimisation read path: no pass cache; first-seen by scanning every match in Python."""
+
+    @contextmanager
+    def read_cache(self) -> Iterator[None]:
+        yield
+
+    def _first_seen(self, column: str, narrative_id: str, until: datetime | None) -> dict[str, Match]:
+        out: dict[str, Match] = {}
+        for m in self.matches(narrative_id, until=until) if until else self.matches(narrative_id):
+            out.setdefault(getattr(m, column), m)
+        return out
+
+
+def test_shipped_rules_identical_to_reference_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shipped rule over a busy store: the cached pass gives exactly the old code path's events."""
+    rules = load_alerts(CONFIG, [])
+    assert {r.detector for r in rules.rules} == set(RULES)
+    with MatchStore(tmp_path / "m.sqlite") as store:
+        store.add(busy_matches())
+    nows = [T0 + timedelta(hours=h, minutes=7) for h in range(0, 50, 2)]
+    health = [SourceHealth("rss-down", T0, "HTTP 503", T0, 4, 0, None)]
+    with MatchStore(tmp_path / "m.sqlite") as store:
+        fast = [run_rules(rules, store, health, now, {}) for now in nows]
+    with monkeypatch.context() as mp, ReferenceStore(tmp_path / "m.sqlite") as ref:
+        mp.setattr(monitors.detectors, "collapse_copies", reference_collapse_copies)
+        slow = [run_rules(rules, ref, health, now, {}) for now in nows]
+    assert fast == slow
+    fired = {e.detector for events in fast for e in events}
+    assert fired == set(RULES), fired
+    assert sum(map(len, fast)) >= 60
+
+
+def test_read_cache_serves_exactly_what_the_database_does(tmp_path: Path) -> None:
+    """Widening, narrowing and unbounded windows inside one block equal uncached reads."""
+    with MatchStore(tmp_path / "m.sqlite") as store:
+        store.add(busy_matches())
+        windows = [(24, 48), (23, 48), (30, 40), (None, 48), (20, 49), (47, 47), (60, 70), (None, 90)]
+
+        def read(nid: str, lo: int | None, hi: int) -> list[Match]:
+            since = None if lo is None else T0 + timedelta(hours=lo)
+            return store.matches(nid, since=since, until=T0 + timedelta(hours=hi))
+
+        expected = {(nid, w): read(nid, *w) for nid in store.narrative_ids() for w in windows}
+        with store.read_cache():
+            got = {(nid, w): read(nid, *w) for nid in store.narrative_ids() for w in windows}
+            store.add([dataclasses.replace(expected["n-political", (None, 48)][0], document_id="late")])
+            assert read("n-political", None, 48) == expected["n-political", (None, 48)]  # one view per pass
+        assert got == expected
+        assert any(len(v) > 20 for v in got.values())
+        assert len(read("n-political", None, 48)) == len(expected["n-political", (None, 48)]) + 1

@@ -69,10 +69,15 @@ def test_replay_rewrites_every_link_to_loopback() -> None:
     from narrawatch.replay import ReplayServer
 
     rss = b"<rss><channel><item><link>https://www.example.org/a/1</link></item></channel></rss>"
-    jsonfeed = b'{"items": [{"url": "https:\\/\\/www.npr.org\\/2020\\/x", "id": "http://npr.org/y/"}]}'
+    jsonfeed = (
+        b'{"version": "https:\\/\\/jsonfeed.org\\/version\\/1", '
+        b'"items": [{"url": "https:\\/\\/www.npr.org\\/2020\\/x", "id": "http://npr.org/y/"}]}'
+    )
     with ReplayServer((), {"a.rss": rss, "b.json": jsonfeed}) as srv:
         bodies = [urllib.request.urlopen(f"{srv.base_url}/feeds/{n}").read() for n in ("a.rss", "b.json")]
     for body in bodies:
         hosts = re.findall(rb"https?:(?:\\?/){2}([^/\\\"<]+)", body)
-        assert hosts and all(h.startswith(b"127.0.0.1:") for h in hosts), body
+        links = [h for h in hosts if h != b"jsonfeed.org"]  # JSON Feed's version is a name, not a link
+        assert links and all(h.startswith(b"127.0.0.1:") for h in links), body
+    assert b"https:\\/\\/jsonfeed.org\\/version\\/1" in bodies[1]
     assert b"\\/articles\\/npr.org\\/2020\\/x" in bodies[1]
