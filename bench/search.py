@@ -16,6 +16,11 @@ as correct), without and with filters. Keyword (tantivy BM25 top-k) and hybrid (
 exact lists) are exact as well.
 
     .venv/bin/python -m bench.search --sizes 10000,100000 [--queries 200] [--dir /tmp/nw-bench-search]
+        [--precision float16|float32]
+
+``--precision`` is the searcher's ``index.vector_precision`` (the in-memory matrix dtype; the
+index on disk is the same). Recall is always against exact float32 brute force
+(``passage_vectors`` returns SQLite's float32 vectors at either precision).
 """
 
 from __future__ import annotations
@@ -103,7 +108,9 @@ def _queries(n: int, seed: int = 2) -> list[tuple[str, Any]]:
     return out
 
 
-def search_in_process(index_dir: Path, n_queries: int, recall_queries: int = 50) -> list[dict[str, Any]]:
+def search_in_process(
+    index_dir: Path, n_queries: int, recall_queries: int = 50, precision: str = "float16"
+) -> list[dict[str, Any]]:
     """The searcher side: open read-only, time every mode x filter, recall, RSS. Returns records."""
     from core.documents import SearchFilters, SearchQuery
     from index.embed import HashingEmbedder
@@ -113,7 +120,7 @@ def search_in_process(index_dir: Path, n_queries: int, recall_queries: int = 50)
     queries = _queries(n_queries)
     rss0 = rss_mib()
     t0 = time.perf_counter()
-    index = EmbeddedIndex(index_dir, HashingEmbedder(DIM).space, read_only=True)
+    index = EmbeddedIndex(index_dir, HashingEmbedder(DIM).space, read_only=True, vector_precision=precision)  # type: ignore[arg-type]
     open_s = time.perf_counter() - t0
     out.append({"stage": "open", "open_s": round(open_s, 2), "rss_before_open_mib": rss0, "rss_mib": rss_mib()})
     sources = sorted(index.count("source"))
@@ -189,6 +196,7 @@ def run(
     queries: int = 200,
     base: Path = Path("/tmp/nw-bench-search"),
     write: bool = True,
+    precision: str = "float16",
 ) -> list[dict[str, Any]]:
     """Build each size (reusing complete builds) and measure it in a searcher subprocess."""
     rows: list[dict[str, Any]] = []
@@ -203,6 +211,8 @@ def run(
                 str(base / f"p{n}" / "index"),
                 "--queries",
                 str(queries),
+                "--precision",
+                precision,
             ],
             cwd=ROOT,
             capture_output=True,
@@ -223,6 +233,7 @@ def run(
                         "search",
                         passages=n,
                         documents=info["documents"],
+                        precision=precision,
                         **r,
                         recall_at_10=recall.get(r["filters"], "") if r["mode"] == "semantic" else "exact",
                     )
@@ -232,6 +243,7 @@ def run(
                 "search",
                 stage="footprint",
                 passages=n,
+                precision=precision,
                 documents=info["documents"],
                 disk_mib=info["disk_mib"],
                 sqlite_mib=info["sqlite_mib"],
@@ -254,6 +266,7 @@ def run(
                 "dim": DIM,
                 "vectors": "HashingEmbedder (512-d)",
                 "k": 10,
+                "vector_precision": precision,
             }
             append_table(
                 f"Search latency, embedded index, {n:,} passages",
@@ -294,12 +307,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dir", default="/tmp/nw-bench-search")
     ap.add_argument("--searcher", help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
+    ap.add_argument("--precision", choices=("float32", "float16"), default="float16", help="index.vector_precision")
     a = ap.parse_args(argv)
     if a.searcher:
-        for rec in search_in_process(Path(a.searcher), a.queries):
+        for rec in search_in_process(Path(a.searcher), a.queries, precision=a.precision):
             print(json.dumps(rec), flush=True)
         return
-    run(tuple(int(x) for x in a.sizes.split(",") if x), queries=a.queries, base=Path(a.dir), write=not a.no_write)
+    sizes = tuple(int(x) for x in a.sizes.split(",") if x)
+    run(sizes, queries=a.queries, base=Path(a.dir), write=not a.no_write, precision=a.precision)
 
 
 if __name__ == "__main__":

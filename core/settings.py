@@ -241,6 +241,8 @@ class IndexSettings(StrictModel):
     backend: str = "embedded"
     path: str | None = None
     """Embedded backend directory; default ``<data_dir>/index``."""
+    vector_precision: Literal["float32", "float16"] = "float16"
+    """Embedded backend: dtype of the in-memory kNN matrix (float16 halves its RAM; see docs/index.md)."""
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
 
 

@@ -35,7 +35,7 @@ from core.errors import EmbeddingSpaceMismatch, IndexBackendError
 from index.base import INDEX_BACKENDS, CountBy, PassageVectors, rrf_fuse
 from index.local_store import PassageRow, SqliteStore, from_micros
 from index.local_text import FullText
-from index.local_vectors import VectorMatrix
+from index.local_vectors import Precision, VectorMatrix, exact_vectors
 
 if TYPE_CHECKING:
     from core.settings import Config
@@ -52,7 +52,19 @@ _after_sqlite_commit: Any = None
 class EmbeddedIndex:
     """DocumentIndex on local disk; see the module docstring for the layout."""
 
-    def __init__(self, path: Path, space: EmbeddingSpace, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        space: EmbeddingSpace,
+        *,
+        read_only: bool = False,
+        vector_precision: Precision = "float16",
+    ) -> None:
+        """Open (or create unless ``read_only``) the index at ``path``.
+
+        ``vector_precision``: dtype of the in-memory kNN matrix (``index.vector_precision``);
+        SQLite keeps float32 either way, see :mod:`index.local_vectors`.
+        """
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.RLock()
@@ -68,7 +80,10 @@ class EmbeddedIndex:
                 self._store.set_embedding_space(space)
             self._space = space
             self._text = FullText(self.path, writable=not read_only)
-            self._vectors = VectorMatrix(space.dim)
+            store = self._store
+            self._vectors = VectorMatrix(
+                space.dim, vector_precision, exact=lambda pids: exact_vectors(store, space.dim, pids)
+            )
             if not read_only:
                 caught = self._text.catch_up(self._store)
                 if caught:
@@ -81,7 +96,7 @@ class EmbeddedIndex:
     @classmethod
     def open(cls, config: Config, space: EmbeddingSpace) -> EmbeddedIndex:
         """Open (or create) the index at ``config.index_path`` for writing."""
-        return cls(config.index_path, space)
+        return cls(config.index_path, space, vector_precision=config.service.index.vector_precision)
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -200,7 +215,7 @@ class EmbeddedIndex:
             return PassageVectors(
                 document_ids=tuple(ids[int(d)] for d in v.dkeys[rows]),
                 passage_indexes=tuple(int(i) for i in v.pidx[rows]),
-                vectors=v.vectors[rows].copy() if len(rows) else np.zeros((0, self._space.dim), np.float32),
+                vectors=v.row_vectors(rows),
             )
 
     def count(self, by: CountBy, filters: SearchFilters | None = None) -> dict[str, int]:

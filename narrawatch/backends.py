@@ -34,7 +34,9 @@ def open_index(config: Config, space: EmbeddingSpace, *, read_only: bool = False
         importlib.import_module(module)
     backend = INDEX_BACKENDS.get(name)
     if read_only and name == "embedded":
-        index: DocumentIndex = backend(config.index_path, space, read_only=True)
+        index: DocumentIndex = backend(
+            config.index_path, space, read_only=True, vector_precision=config.service.index.vector_precision
+        )
         return index
     opened: DocumentIndex = backend.open(config, space)  # type: ignore[attr-defined]
     return opened

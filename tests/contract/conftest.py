@@ -1,6 +1,7 @@
 """``make_index``: a factory of fresh, empty DocumentIndex instances, one param per backend.
 
-* ``embedded`` always runs (a temporary directory per index).
+* ``embedded`` always runs (a temporary directory per index), once per ``vector_precision``
+  (``embedded`` = float32, ``embedded-float16``).
 * ``elasticsearch`` runs when ``NARRAWATCH_ES_URL`` is set (indexes under a unique prefix,
   dropped afterwards); otherwise it is skipped.
 """
@@ -42,14 +43,14 @@ class IndexFactory:
         return again
 
 
-def _embedded(tmp_path: Path) -> IndexFactory:
+def _embedded(tmp_path: Path, precision: Any = "float32") -> IndexFactory:
     from index.local import EmbeddedIndex
 
     paths: dict[int, Path] = {}
 
     def make(space: EmbeddingSpace) -> DocumentIndex:
         path = tmp_path / f"index{len(paths)}"
-        index = EmbeddedIndex(path, space)
+        index = EmbeddedIndex(path, space, vector_precision=precision)
         paths[id(index)] = path
         return index
 
@@ -57,7 +58,7 @@ def _embedded(tmp_path: Path) -> IndexFactory:
         path = paths[id(index)]
         target = space or index.embedding_space
         index.close()
-        again = EmbeddedIndex(path, target)
+        again = EmbeddedIndex(path, target, vector_precision=precision)
         paths[id(again)] = path
         return again
 
@@ -89,6 +90,7 @@ def _elasticsearch(url: str) -> IndexFactory:
 @pytest.fixture(
     params=[
         "embedded",
+        "embedded-float16",
         pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
     ]
 )
@@ -96,6 +98,8 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index
     """A factory ``(space) -> DocumentIndex`` over every available backend; cleans up after."""
     if request.param == "embedded":
         factory = _embedded(tmp_path)
+    elif request.param == "embedded-float16":
+        factory = _embedded(tmp_path, "float16")
     else:
         url = os.environ.get("NARRAWATCH_ES_URL")
         if not url:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from core.documents import SearchQuery
@@ -26,11 +28,11 @@ DOCS = load_corpus()
 
 
 def test_registered_and_opened_from_config(tmp_path: Path) -> None:
-    cls = INDEX_BACKENDS.get("embedded")
+    cls: Any = INDEX_BACKENDS.get("embedded")
     config = Config(root=tmp_path, service=ServiceSettings(data_dir="state"), sources=())
     index = cls.open(config, EMB.space)
     try:
-        assert isinstance(index, DocumentIndex)
+        assert isinstance(index, DocumentIndex) and isinstance(index, EmbeddedIndex)
         assert index.path == tmp_path / "state" / "index"
         index.upsert(embed(DOCS[:3], EMB))
     finally:
@@ -135,3 +137,102 @@ def test_reader_process_sees_each_commit_while_writer_writes(tmp_path: Path) -> 
                 reader.wait()
     finally:
         writer.close()
+
+
+# -- index.vector_precision --------------------------------------------------------------------
+
+
+def _vector_precision_index(tmp_path: Path) -> Path:
+    with EmbeddedIndex(tmp_path / "idx", EMB.space) as writer:
+        writer.upsert(embed(DOCS, EMB))
+    return tmp_path / "idx"
+
+
+def test_float16_from_config_halves_the_matrix(tmp_path: Path) -> None:
+    from core.settings import IndexSettings
+
+    assert IndexSettings().vector_precision == "float16"  # the measured default (docs/index.md)
+
+    path = _vector_precision_index(tmp_path)
+    service = ServiceSettings(index=IndexSettings(path=str(path), vector_precision="float16"))
+    config = Config(root=tmp_path, service=service, sources=())
+    with (
+        EmbeddedIndex.open(config, EMB.space) as half,
+        EmbeddedIndex(path, EMB.space, read_only=True, vector_precision="float32") as full,
+    ):
+        assert half._vectors.vectors.dtype == np.float16
+        assert full._vectors.vectors.dtype == np.float32
+        assert half._vectors.vectors.nbytes * 2 == full._vectors.vectors.nbytes
+        assert half.consistency()["vector_rows"] == full.consistency()["vector_rows"]
+    with pytest.raises(IndexBackendError, match="precision"):
+        EmbeddedIndex(path, EMB.space, read_only=True, vector_precision="int8")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("torch_kernel", [True, False], ids=["torch", "numpy-fallback"])
+def test_float16_ranks_and_scores_like_float32(
+    tmp_path: Path, torch_kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same index directory, two precisions (no re-embed): same hits, same exact cosines."""
+    from core.documents import SearchFilters
+    from index import local_vectors
+
+    if not torch_kernel:
+        monkeypatch.setattr(local_vectors, "_torch", False)
+    path = _vector_precision_index(tmp_path)
+    ru_only = SearchFilters(languages=("ru",), sources=tuple(sorted({d.source_id for d in DOCS}))[:5])
+    texts = [d.passages[0].text for d in DOCS[::9]] + ["Russia sanctions Ukraine war", "переговоры о перемирии"]
+    with (
+        EmbeddedIndex(path, EMB.space, read_only=True, vector_precision="float32") as full,
+        EmbeddedIndex(path, EMB.space, read_only=True, vector_precision="float16") as half,
+    ):
+        for text in texts:
+            for mode in ("semantic", "hybrid"):
+                for f in (SearchFilters(), ru_only):
+                    q = SearchQuery(text=text, vector=EMB.embed_query(text), mode=mode, k=10, filters=f)
+                    a, b = full.search(q), half.search(q)
+                    assert [(h.document_id, h.passage_index) for h in a] == [
+                        (h.document_id, h.passage_index) for h in b
+                    ]
+                    assert [h.semantic_score for h in b] == pytest.approx([h.semantic_score for h in a], abs=1e-5)
+        pa, pb = full.passage_vectors(ru_only), half.passage_vectors(ru_only)
+        assert pb.vectors.dtype == np.float32 and pa.document_ids == pb.document_ids
+        assert np.array_equal(pa.vectors, pb.vectors)  # SQLite's float32, not the float16 copy
+
+
+def test_float16_rerank_beyond_quantisation_error() -> None:
+    """Scores closer together than float16 resolves still come back in exact float32 order."""
+    from index.local_store import StoreChanges
+    from index.local_vectors import VectorMatrix
+
+    rng = np.random.default_rng(7)
+    dim, n = 64, 6000
+    base = rng.standard_normal(dim).astype(np.float32)
+    vecs = base + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)  # cosines 0.9 +- 0.03
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    rows = [(i + 1, i // 3, i % 3, vecs[i].tobytes(), "s", "ru", "post", 0) for i in range(n)]
+    exact = {i + 1: vecs[i] for i in range(n)}
+    full = VectorMatrix(dim)
+    half = VectorMatrix(
+        dim,
+        "float16",
+        exact=lambda pids: np.stack([exact.get(p, np.full(dim, np.nan, np.float32)) for p in pids]),
+    )
+    for m in (full, half):
+        m.apply(StoreChanges(seq=1, removed_pids=(), added=rows))
+    swapped = 0
+    for _ in range(10):
+        q = base + 0.01 * rng.standard_normal(dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        mask = full.mask(None)
+        a, b = full.rank(q, mask, 10), half.rank(q, mask, 10)
+        approx = np.argsort(-(half.vectors[:n].astype(np.float32) @ q), kind="stable")[:10] + 1
+        assert a.pids.tolist() == b.pids.tolist()
+        swapped += a.pids.tolist() != approx.tolist()
+        assert np.allclose(a.scores, b.scores, atol=1e-6)
+    assert swapped  # float16 scores alone would have mis-ordered some of these top 10s
+    # a passage deleted from SQLite after the last sync is dropped, not scored from stale data
+    best = int(a.pids[0])
+    del exact[best]
+    again = half.rank(q, half.mask(None), 10)
+    assert best not in again.pids.tolist() and len(again.pids) == 10
+    assert half.cosine(q, [best, int(a.pids[1])]).keys() == {int(a.pids[1])}
