@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,6 +45,7 @@ __all__ = [
     "format_loc",
     "load_config",
     "parse_duration",
+    "parse_when",
     "read_yaml",
     "register_section",
     "validation_issues",
@@ -77,6 +78,27 @@ def parse_duration(value: object) -> timedelta:
             return timedelta(seconds=total)
         raise ValueError(f"invalid duration {value!r}; use e.g. '30s', '15m', '1h30m', '7d'")
     raise ValueError("a duration is a number of seconds or a string like '15m'")
+
+
+def parse_when(value: object, now: datetime | None = None) -> datetime | None:
+    """An ISO date/time (naive = UTC) or a duration back from ``now`` (``7d``, ``12h``) -> aware UTC.
+
+    Empty or None -> None. Shared by the CLI's ``--since/--until`` and the HTTP API.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return (now or datetime.now(UTC)) - parse_duration(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is neither an ISO date/time nor a duration like '7d'") from None
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

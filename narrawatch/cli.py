@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ from core.documents import SearchFilters, SearchQuery, utcnow
 from core.errors import ConfigError, NarrawatchError
 from core.logging import setup_logging
 from core.serialize import document_to_dict
-from core.settings import Config, load_config
+from core.settings import Config, load_config, parse_when
 from narrawatch import __version__
-from narrawatch.pipeline import SourceReport, since_to_datetime
+from narrawatch.pipeline import SourceReport
 from narrawatch.scheduler import in_shard, parse_shard
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "when_arg"]
 
 log = logging.getLogger("narrawatch")
 
@@ -212,8 +212,8 @@ def _filters(args: argparse.Namespace) -> SearchFilters:
     return SearchFilters(
         sources=tuple(args.source or ()),
         languages=tuple(args.lang or ()),
-        since=since_to_datetime(args.since),
-        until=since_to_datetime(getattr(args, "until", None)),
+        since=args.since,
+        until=getattr(args, "until", None),
     )
 
 
@@ -337,11 +337,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------
 
 
+def when_arg(text: str) -> datetime | None:
+    """argparse type for ``--since/--until``: a clear usage error on bad input."""
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", action="append", help="language code (repeatable)")
     p.add_argument("--source", action="append", help="source id (repeatable)")
-    p.add_argument("--since", help="e.g. 7d, 12h, or an ISO date")
-    p.add_argument("--until", help="e.g. 1d, or an ISO date (exclusive)")
+    p.add_argument("--since", type=when_arg, help="e.g. 7d, 12h, or an ISO date")
+    p.add_argument("--until", type=when_arg, help="e.g. 1d, or an ISO date (exclusive)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,7 +107,6 @@ def cmd_narratives_match(args: argparse.Namespace) -> int:
     """Backfill: match documents already in the index against the catalogue."""
     from narrawatch.app import open_app
     from narrawatch.monitoring import attach_monitoring
-    from narrawatch.pipeline import since_to_datetime
 
     config = _config(args)
     with open_app(config) as app:
@@ -117,7 +116,7 @@ def cmd_narratives_match(args: argparse.Namespace) -> int:
             return 1
         n = 0
         matches = []
-        for m in service.matcher.match_backfill(app.index, since_to_datetime(args.since)):
+        for m in service.matcher.match_backfill(app.index, args.since):
             matches.append(m)
             n += 1
             if len(matches) >= 500:
@@ -145,11 +144,8 @@ def cmd_narratives_import(args: argparse.Namespace) -> int:
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     """Alerts, newest first, with delivery status per channel."""
     from alerts.admin import alerts_list
-    from narrawatch.pipeline import since_to_datetime
 
-    rows = alerts_list(
-        _config(args), since=since_to_datetime(args.since), rule=args.rule, unacked=args.unacked, limit=args.limit
-    )
+    rows = alerts_list(_config(args), since=args.since, rule=args.rule, unacked=args.unacked, limit=args.limit)
     if args.json:
         _out(rows)
         return 0
@@ -189,10 +185,9 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     from monitors.store import MatchStore
     from narrawatch.app import open_app
     from narrawatch.monitoring import source_health
-    from narrawatch.pipeline import since_to_datetime
 
     config = _config(args)
-    since = since_to_datetime(args.since) or (utcnow() - timedelta(days=30))
+    since = args.since or (utcnow() - timedelta(days=30))
     cat = config.extra.get("narratives")
     titles = {n.id: n.title for n in cat.enabled} if isinstance(cat, Catalogue) else {}
     with open_app(config, read_only=True) as app:
@@ -290,7 +285,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     )
     from monitors.store import MatchStore
     from narrawatch.app import open_app
-    from narrawatch.pipeline import since_to_datetime
 
     config = _config(args)
     query = TraceQuery(
@@ -298,8 +292,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
         url=canonical_url(args.url) if args.url else "",
         document_id=args.document or "",
         narrative_id=args.narrative or "",
-        since=since_to_datetime(args.since),
-        until=since_to_datetime(args.until),
+        since=args.since,
+        until=args.until,
         languages=tuple(args.lang or ()),
         sources=tuple(args.source or ()),
         threshold=args.threshold,
@@ -350,7 +344,6 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from monitors.store import MatchStore
     from monitors.themes import discover_themes, promote_theme
     from narrawatch.app import open_app
-    from narrawatch.pipeline import since_to_datetime
 
     config = _config(args)
     store = MatchStore(config.data_dir / "matches.sqlite")
@@ -358,7 +351,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
         with open_app(config, read_only=True) as app:
             themes = discover_themes(
                 app.index,
-                since=since_to_datetime(args.since) or utcnow() - timedelta(days=7),
+                since=args.since or utcnow() - timedelta(days=7),
                 matches=store,
                 min_size=args.min_size,
                 max_themes=args.max,
@@ -424,6 +417,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, command: Register) -> None:
     """Add the extra sub-commands to ``sub`` (an argparse sub-parsers object)."""
+    from narrawatch.cli import when_arg
+
     handlers: dict[str, Handler] = {
         "demo": cmd_demo,
         "narratives.list": cmd_narratives_list,
@@ -464,7 +459,7 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--write", action="store_true", help="store them in the narrative files")
     p.set_defaults(func="narratives.calibrate")
     p = nar.add_parser("match", help="backfill: match indexed documents")
-    p.add_argument("--since", default="30d")
+    p.add_argument("--since", default="30d", type=when_arg)
     p.set_defaults(func="narratives.match")
     p = nar.add_parser("import-euvsdisinfo", help="EUvsDisinfo cases -> candidate exemplars for review")
     p.add_argument("csv", type=Path)
@@ -473,7 +468,7 @@ def add_commands(sub: Any, command: Register) -> None:
 
     al = sub.add_parser("alerts", help="the alert inbox").add_subparsers(dest="sub", required=True)
     p = al.add_parser("list", help="alerts, newest first")
-    p.add_argument("--since")
+    p.add_argument("--since", type=when_arg)
     p.add_argument("--rule")
     p.add_argument("--unacked", action="store_true")
     p.add_argument("--limit", type=int, default=50)
@@ -491,7 +486,7 @@ def add_commands(sub: Any, command: Register) -> None:
     ru = sub.add_parser("rules", help="alert rules").add_subparsers(dest="sub", required=True)
     p = ru.add_parser("test", help="dry-run a rule against stored matches")
     p.add_argument("rule")
-    p.add_argument("--since", default="30d")
+    p.add_argument("--since", default="30d", type=when_arg)
     p.add_argument("--step", type=int, default=3600, help="evaluation step in seconds (default 3600)")
     p.add_argument("--send", action="store_true", help="enqueue and deliver what it would send")
     p.set_defaults(func="rules.test")
@@ -502,8 +497,8 @@ def add_commands(sub: Any, command: Register) -> None:
     what.add_argument("--url", help="URL of an indexed document")
     what.add_argument("--document", help="document id")
     what.add_argument("--narrative", help="narrative id")
-    p.add_argument("--since")
-    p.add_argument("--until")
+    p.add_argument("--since", type=when_arg)
+    p.add_argument("--until", type=when_arg)
     p.add_argument("--lang", action="append")
     p.add_argument("--source", action="append")
     p.add_argument("--threshold", type=float, help="similarity threshold (default: the embedding space's)")
@@ -513,7 +508,7 @@ def add_commands(sub: Any, command: Register) -> None:
     p.set_defaults(func="trace")
 
     p = sub.add_parser("themes", help="emerging themes among recent unmatched passages")
-    p.add_argument("--since", default="7d")
+    p.add_argument("--since", default="7d", type=when_arg)
     p.add_argument("--min-size", type=int, default=5)
     p.add_argument("--max", type=int, default=20)
     p.add_argument("--promote", type=int, help="theme number to promote to a draft narrative")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from alerts.config import AlertsConfig, build_channels
@@ -46,23 +46,12 @@ class Monitoring(Protocol):
 
 def source_health(app: App, now: datetime) -> list[SourceHealth]:
     """Crawl health of every configured source, for the source-silence detector."""
-    out = []
-    for s in app.config.sources:
-        st = app.state.get(s.id)
-        outlet = s.outlet or (f"t.me/{getattr(s, 'channel', '')}" if s.kind == "telegram" else s.id)
-        out.append(
-            SourceHealth(
-                source_id=s.id,
-                last_success=st.last_success,
-                last_error=st.last_error,
-                last_error_at=st.last_error_at,
-                consecutive_failures=st.consecutive_failures,
-                items_24h=app.state.items_since(s.id, now - timedelta(hours=24)),
-                last_item=app.state.last_item(s.id),
-                outlet=outlet,
-            )
+    return [
+        app.state.source_health(
+            s.id, now, s.outlet or (f"t.me/{getattr(s, 'channel', '')}" if s.kind == "telegram" else s.id)
         )
-    return out
+        for s in app.config.sources
+    ]
 
 
 class MonitoringService:

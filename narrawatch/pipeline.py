@@ -17,7 +17,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, utcnow
@@ -29,7 +28,7 @@ from index.base import DocumentIndex
 from index.embed import Embedder
 from narrawatch.state import CrawlStateStore
 
-__all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport", "since_to_datetime"]
+__all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport"]
 
 log = logging.getLogger(__name__)
 
@@ -282,22 +281,3 @@ class Pipeline:
                 order = [mine[p.index] for p in doc.passages]
                 out.append(IndexedDocument(doc, pv.vectors[order]))
         return out
-
-
-def since_to_datetime(value: str | None, now: datetime | None = None) -> datetime | None:
-    """``--since 7d`` or an ISO date -> an aware UTC datetime."""
-    from core.settings import parse_duration
-
-    if not value:
-        return None
-    now = now or utcnow()
-    try:
-        return now - parse_duration(value)
-    except ValueError:
-        pass
-    dt = datetime.fromisoformat(value)
-    if dt.tzinfo is None:
-        from datetime import UTC
-
-        dt = dt.replace(tzinfo=UTC)
-    return dt

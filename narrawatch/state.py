@@ -8,7 +8,6 @@ re-fetches instead of skipping.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from core.events import SourceHealth
 
 __all__ = ["CrawlStateStore", "SourceState"]
 
@@ -193,25 +194,33 @@ class CrawlStateStore:
             row = self._db.execute("SELECT max(seen_at) FROM seen WHERE source_id = ?", (source_id,)).fetchone()
         return _dt(row[0])
 
-    def health(self, source_id: str, now: datetime) -> dict[str, Any]:
-        """JSON-ready health of one source (``narrawatch sources``)."""
+    def source_health(self, source_id: str, now: datetime, outlet: str = "") -> SourceHealth:
+        """One source's health as the detectors and ``narrawatch sources`` see it."""
         st = self.get(source_id)
+        return SourceHealth(
+            source_id=source_id,
+            last_success=st.last_success,
+            last_error=st.last_error,
+            last_error_at=st.last_error_at,
+            consecutive_failures=st.consecutive_failures,
+            items_24h=self.items_since(source_id, now - timedelta(hours=24)),
+            last_item=self.last_item(source_id),
+            outlet=outlet,
+        )
+
+    def health(self, source_id: str, now: datetime) -> dict[str, Any]:
+        """JSON-ready health of one source (``narrawatch sources``, the API)."""
+        h = self.source_health(source_id, now)
         return {
             "id": source_id,
-            "last_success": _ts(st.last_success),
-            "last_attempt": _ts(st.last_attempt),
-            "last_error": st.last_error or None,
-            "last_error_at": _ts(st.last_error_at),
-            "consecutive_failures": st.consecutive_failures,
-            "items_24h": self.items_since(source_id, now - timedelta(hours=24)),
-            "last_item": _ts(self.last_item(source_id)),
+            "last_success": _ts(h.last_success),
+            "last_attempt": _ts(self.get(source_id).last_attempt),
+            "last_error": h.last_error or None,
+            "last_error_at": _ts(h.last_error_at),
+            "consecutive_failures": h.consecutive_failures,
+            "items_24h": h.items_24h,
+            "last_item": _ts(h.last_item),
         }
-
-    def dump(self) -> str:
-        """Debug helper: the source_state table as JSON."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM source_state").fetchall()
-        return json.dumps(rows, default=str)
 
     def close(self) -> None:
         """Close the database."""

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from core.settings import parse_duration
+from core.settings import parse_when
 
 __all__ = [
     "EXPORT_MAX",
@@ -33,24 +33,6 @@ MAX_PAGE = 50
 EXPORT_MAX = 1000
 """Rows in one search export."""
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-
-
-def parse_when(value: object) -> datetime | None:
-    """An ISO date/datetime (naive = UTC) or a duration back from now (``7d``, ``12h``)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip()
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return datetime.now(UTC) - parse_duration(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is neither an ISO date/time nor a duration like '7d'") from None
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
 
 
 def split_list(value: object) -> list[str]:

@@ -110,3 +110,18 @@ def test_shipped_catalogue_is_valid() -> None:
     kinds = {s.kind for s in cfg.sources}
     assert kinds == {"feed", "site", "telegram"}
     assert len(cfg.sources) >= 30
+
+
+def test_parse_when_accepts_iso_and_durations() -> None:
+    from datetime import UTC, datetime
+
+    from core.settings import parse_when
+
+    now = datetime(2024, 11, 30, 12, 0, tzinfo=UTC)
+    assert parse_when("7d", now) == datetime(2024, 11, 23, 12, 0, tzinfo=UTC)
+    assert parse_when("2024-11-01", now) == datetime(2024, 11, 1, tzinfo=UTC)
+    assert parse_when("2024-11-01T10:00:00Z", now) == datetime(2024, 11, 1, 10, tzinfo=UTC)
+    assert parse_when("2024-11-01T12:00:00+02:00", now) == datetime(2024, 11, 1, 10, tzinfo=UTC)
+    assert parse_when("", now) is None and parse_when(None, now) is None
+    with pytest.raises(ValueError, match="neither an ISO date/time nor a duration"):
+        parse_when("yesterday", now)
