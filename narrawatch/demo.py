@@ -120,7 +120,7 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
             f"{len(feeds)} real feeds at {server.base_url} (loopback only), as a timeline up to {last:%Y-%m-%d}"
         )
         with open_app(config) as app:
-            monitoring = attach_monitoring(app, clock=lambda: clock["now"])
+            monitoring = attach_monitoring(app, clock=lambda: clock["now"], keep_summary=True)
             sources = [s.id for s in config.sources]
             totals: dict[str, Any] = {}
             for i, (until, chunk) in enumerate(phases):

@@ -58,7 +58,13 @@ class MonitoringService:
     """Matcher + match store + rules + outbox + dispatcher for one App."""
 
     def __init__(
-        self, app: App, catalogue: Catalogue, alerts: AlertsConfig | None, *, clock: Callable[[], datetime] = utcnow
+        self,
+        app: App,
+        catalogue: Catalogue,
+        alerts: AlertsConfig | None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        keep_summary: bool = False,
     ) -> None:
         self.app = app
         self.catalogue = catalogue
@@ -69,7 +75,10 @@ class MonitoringService:
         self.outbox = Outbox(alerts.outbox_path(app.config.data_dir), alerts.outbox) if alerts else None
         self.channels = build_channels(alerts) if alerts else {}
         self._lock = threading.Lock()
-        self.last_matches: list[Match] = []
+        # What print_summary shows; kept only for one-off runs (crawl --once, demo), never by the
+        # long-running service, where it would grow without bound.
+        self.keep_summary = keep_summary
+        self.last_matches: dict[tuple[str, str], Match] = {}
         self.last_alerts: list[Alert] = []
         self.last_delivery: dict[str, int] = {}
         for w in self.matcher.warnings:
@@ -82,7 +91,8 @@ class MonitoringService:
         matches = self.matcher.match_many([(d.document, d.vectors) for d in docs])
         with self._lock:
             added = self.store.add(matches)
-            self.last_matches.extend(matches)
+            if self.keep_summary:
+                self.last_matches.update({(m.document_id, m.narrative_id): m for m in matches})
         self.app.pipeline.counters.add("match.matches", len(matches))
         self.app.pipeline.counters.add("match.documents", len(docs))
         if matches:
@@ -99,7 +109,8 @@ class MonitoringService:
         with self._lock:
             events = run_rules(self.alerts, self.store, source_health(self.app, now), now, titles)
             alerts = AlertEngine(self.alerts, self.outbox).process(events, now)
-            self.last_alerts.extend(alerts)
+            if self.keep_summary:
+                self.last_alerts.extend(alerts)
         self.app.pipeline.counters.add("detect.events", len(events))
         self.app.pipeline.counters.add("alert.created", len(alerts))
         delivery = Dispatcher(self.outbox, self.channels).deliver_due(utcnow())
@@ -115,11 +126,11 @@ class MonitoringService:
 
         console = Console()
         by_narrative: dict[str, list[Match]] = {}
-        for m in self.last_matches:
+        for m in self.last_matches.values():
             by_narrative.setdefault(m.narrative_id, []).append(m)
         console.print(
             f"\n[bold]narrative matches[/bold] (an indication for review, not a verdict): "
-            f"{len(self.last_matches)} in {len({m.document_id for m in self.last_matches})} documents"
+            f"{len(self.last_matches)} in {len({doc for doc, _ in self.last_matches})} documents"
         )
         for nid, ms in sorted(by_narrative.items(), key=lambda kv: -len(kv[1])):
             best = max(ms, key=lambda m: m.score)
@@ -140,13 +151,17 @@ class MonitoringService:
             self.outbox.close()
 
 
-def attach_monitoring(app: App, *, clock: Callable[[], datetime] = utcnow) -> MonitoringService | None:
+def attach_monitoring(
+    app: App, *, clock: Callable[[], datetime] = utcnow, keep_summary: bool = False
+) -> MonitoringService | None:
     """Attach matching to the pipeline when narratives are configured; None when there are none."""
     catalogue: Any = app.config.extra.get("narratives")
     if not isinstance(catalogue, Catalogue) or not catalogue.enabled:
         log.info("disabled narrative matching: no narratives configured")
         return None
     alerts: Any = app.config.extra.get("alerts")
-    service = MonitoringService(app, catalogue, alerts if isinstance(alerts, AlertsConfig) else None, clock=clock)
+    service = MonitoringService(
+        app, catalogue, alerts if isinstance(alerts, AlertsConfig) else None, clock=clock, keep_summary=keep_summary
+    )
     app.pipeline.hooks.append(service.on_indexed)
     return service
