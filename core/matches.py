@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Match", "Tier"]
+__all__ = ["Match", "Tier", "match_id"]
 
 Tier = Literal["suggest", "alert"]
 
@@ -43,3 +44,20 @@ class Match:
     """The document's near-duplicate fingerprint, so detectors can collapse copies."""
     forwarded_from: str = ""
     matched_at: datetime | None = field(default=None, compare=False)
+    decision: str = "threshold"
+    """Which stage decided the tier: ``threshold`` (cosine thresholds only) or ``learned``
+    (the fitted decision model of ``narratives learn``)."""
+    probability: float | None = None
+    """The learned model's probability that the document asserts the narrative (None: thresholds only)."""
+    reasons: tuple[str, ...] = ()
+    """Why the match was raised, in words an analyst can check (nearest confirmed examples, cues)."""
+
+    @property
+    def id(self) -> str:
+        """Stable id of the (document, narrative) pair: see :func:`match_id`."""
+        return match_id(self.document_id, self.narrative_id)
+
+
+def match_id(document_id: str, narrative_id: str) -> str:
+    """Stable short id of a (document, narrative) match: 16 hex digits of SHA-256."""
+    return hashlib.sha256(f"{document_id}\x1f{narrative_id}".encode()).hexdigest()[:16]

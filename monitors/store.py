@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.matches import Match
+from core.matches import Match, match_id
 
 __all__ = ["CopyGroup", "MatchStore", "collapse_copies", "fingerprint_jaccard", "normalize_outlet"]
 
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS matches (
     fingerprint TEXT NOT NULL,
     forwarded_from TEXT NOT NULL,
     matched_at INTEGER,
+    decision TEXT NOT NULL DEFAULT 'threshold',
+    probability REAL,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    match_id TEXT,
     PRIMARY KEY (document_id, narrative_id)
 );
 CREATE INDEX IF NOT EXISTS matches_narrative_time ON matches (narrative_id, published);
@@ -65,8 +69,16 @@ CREATE INDEX IF NOT EXISTS matches_first_language ON matches (narrative_id, lang
 _COLUMNS = (
     "document_id, narrative_id, score, tier, passage_index, passage_text, exemplar, exemplar_language, model, "
     "source_id, outlet, language, published, url, title, similarity, counter_similarity, keywords, fingerprint, "
-    "forwarded_from, matched_at"
+    "forwarded_from, matched_at, decision, probability, reasons, match_id"
 )
+
+_ADDED_COLUMNS = (
+    ("decision", "TEXT NOT NULL DEFAULT 'threshold'"),
+    ("probability", "REAL"),
+    ("reasons", "TEXT NOT NULL DEFAULT '[]'"),
+    ("match_id", "TEXT"),
+)
+"""Columns added after the first release: stores created before them are migrated on open."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -253,8 +265,24 @@ class MatchStore:
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
         self._conn.executescript(_SCHEMA)
+        self._conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS matches_id ON matches (match_id)")
         self._local = threading.local()
+
+    def _migrate(self) -> None:
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(matches)")}
+        if not have:
+            return
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE matches ADD COLUMN {name} {decl}")
+        if "match_id" not in have:
+            rows = self._conn.execute("SELECT document_id, narrative_id FROM matches").fetchall()
+            self._conn.executemany(
+                "UPDATE matches SET match_id = ? WHERE document_id = ? AND narrative_id = ?",
+                [(match_id(d, n), d, n) for d, n in rows],
+            )
 
     def close(self) -> None:
         """Close the database."""
@@ -278,7 +306,7 @@ class MatchStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    f"INSERT INTO matches ({_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
+                    f"INSERT INTO matches ({_COLUMNS}) VALUES ({', '.join('?' * 25)}) "
                     "ON CONFLICT (document_id, narrative_id) DO UPDATE SET "
                     + ", ".join(
                         f"{c} = excluded.{c}"
@@ -461,6 +489,10 @@ def _row(m: Match) -> tuple[object, ...]:
         json.dumps(list(m.fingerprint)),
         m.forwarded_from,
         _ts(m.matched_at) if m.matched_at is not None else None,
+        m.decision,
+        m.probability,
+        json.dumps(list(m.reasons), ensure_ascii=False),
+        m.id,
     )
 
 
@@ -497,4 +529,7 @@ def _match(r: tuple[Any, ...], memo: dict[str, tuple[Any, ...]]) -> Match:
         fingerprint=_decoded(r[18], memo, True),
         forwarded_from=r[19],
         matched_at=None if r[20] is None else _EPOCH + r[20] * _US,
+        decision=r[21],
+        probability=r[22],
+        reasons=_decoded(r[23], memo, False),
     )
