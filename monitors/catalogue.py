@@ -21,7 +21,6 @@ from core.settings import StrictModel, read_yaml, register_section, validation_i
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
-    "REQUIRED_EXEMPLAR_LANGUAGES",
     "Catalogue",
     "Narrative",
     "Thresholds",
@@ -34,10 +33,6 @@ log = logging.getLogger(__name__)
 
 _ID_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _LANG_RE = r"^[a-z]{2,3}$"
-
-REQUIRED_EXEMPLAR_LANGUAGES: tuple[str, ...] = ("ru",)
-"""Every catalogue narrative needs exemplars in these languages (the monitored content is
-mostly Russian; cross-lingual matching alone is weaker than a native exemplar)."""
 
 Score = Annotated[float, Field(ge=-1.0, le=2.0)]
 ExemplarMap = dict[Annotated[str, Field(pattern=_LANG_RE)], tuple[Annotated[str, Field(min_length=3)], ...]]
@@ -201,9 +196,6 @@ def load_catalogue(root: Path | str, issues: list[ConfigIssue] | None = None) ->
 def _catalogue_rules(n: Narrative) -> list[tuple[str, str]]:
     """Rules for catalogue files beyond the model (the model also serves ad-hoc narratives)."""
     out = []
-    for lang in REQUIRED_EXEMPLAR_LANGUAGES:
-        if not n.exemplars.get(lang):
-            out.append((f"exemplars.{lang}", f"missing: every narrative needs at least one '{lang}' exemplar"))
     if n.keyword_mode == "gate" and not n.keywords:
         out.append(("keywords", "keyword_mode 'gate' needs at least one keyword"))
     return out

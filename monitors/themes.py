@@ -29,7 +29,6 @@ import yaml
 
 from core.documents import Document, SearchFilters, utcnow
 from index.base import DocumentIndex
-from monitors.catalogue import REQUIRED_EXEMPLAR_LANGUAGES
 from monitors.store import MatchStore, fingerprint_jaccard
 
 __all__ = [
@@ -381,9 +380,7 @@ def promote_theme(theme: Theme, narrative_id: str, out_dir: Path | str) -> Path:
     """Write ``<out_dir>/<narrative_id>.yaml``: a disabled draft narrative from the theme.
 
     Title from the top terms, description ``DRAFT: ...``, exemplars from the representative
-    passages grouped by language, ``enabled: false``. When the catalogue's required exemplar
-    languages (Russian) are missing, a clearly marked placeholder exemplar is written and the
-    narrative is tagged ``needs-exemplars`` so the file still loads and the gap is visible.
+    passages grouped by language (any languages: matching is cross-lingual), ``enabled: false``.
     Put the file in ``config/narratives/`` to load it.
     """
     out = Path(out_dir)
@@ -394,10 +391,6 @@ def promote_theme(theme: Theme, narrative_id: str, out_dir: Path | str) -> Path:
         if len(text) >= 3 and text not in exemplars.get(p.language, []):
             exemplars.setdefault(p.language, []).append(text[:600])
     tags = ["draft", "emerging-theme"]
-    missing = [lang for lang in REQUIRED_EXEMPLAR_LANGUAGES if not exemplars.get(lang)]
-    for lang in missing:
-        exemplars[lang] = [f"TODO: write a '{lang}' exemplar of this theme (placeholder, not a real claim)"]
-        tags.append("needs-exemplars")
     title = " / ".join(theme.top_terms[:5]) or theme.id
     data = {
         "id": narrative_id,
@@ -413,8 +406,6 @@ def promote_theme(theme: Theme, narrative_id: str, out_dir: Path | str) -> Path:
     }
     path = out / f"{narrative_id}.yaml"
     header = "# DRAFT narrative promoted from an emerging theme; review before enabling.\n"
-    if missing:
-        header += f"# Missing required exemplar languages: {', '.join(missing)} (placeholders below).\n"
     path.write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8")
     log.info("theme %s promoted to draft narrative %s at %s", theme.id, narrative_id, path)
     return path

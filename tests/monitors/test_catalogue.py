@@ -44,6 +44,23 @@ def test_minimal_example_loads_through_load_config(tmp_path: Path) -> None:
     assert cat.files[n.id].name == "exiles.yaml"
 
 
+def test_exemplars_in_any_language_only(tmp_path: Path) -> None:
+    kk_only = """\
+id: kazakhstan-north-russian
+title: Northern Kazakhstan is Russian land
+exemplars: {kk: ["Солтүстік Қазақстан – орыс жері, оны Ресейге қайтару керек."]}
+"""
+    en_only = MINIMAL.replace(
+        ', ru: ["Запад готовит эмигрантов как правительство в изгнании для захвата власти в России."]', ""
+    )
+    cfg = load_config(_config_dir(tmp_path, {"kk.yaml": kk_only, "en.yaml": en_only}), require_sources=False)
+    cat = cfg.extra["narratives"]
+    assert {n.id: sorted(n.exemplars) for n in cat.narratives} == {
+        "exiles-government-in-exile": ["en"],
+        "kazakhstan-north-russian": ["kk"],
+    }
+
+
 def test_validation_issues_name_file_and_path(tmp_path: Path) -> None:
     unknown = MINIMAL + "colour: red\n"
     no_ru = MINIMAL.replace(
@@ -53,12 +70,17 @@ def test_validation_issues_name_file_and_path(tmp_path: Path) -> None:
     bad_order = MINIMAL.replace("{suggest: 0.5, alert: 0.6}", "{suggest: 0.7, alert: 0.6}").replace(
         "id: exiles-government-in-exile", "id: bad-order"
     )
-    root = _config_dir(tmp_path, {"a.yaml": unknown, "b.yaml": no_ru, "c.yaml": bad_order})
+    no_exemplars = MINIMAL.replace("id: exiles-government-in-exile", "id: none-at-all").replace(
+        'exemplars: {en: ["The West is grooming', 'exemplars: {en: []}\nx_old: {en: ["The West is grooming'
+    )
+    root = _config_dir(tmp_path, {"a.yaml": unknown, "b.yaml": no_ru, "c.yaml": bad_order, "d.yaml": no_exemplars})
     with pytest.raises(ConfigError) as exc:
         load_config(root, require_sources=False)
     lines = str(exc.value).splitlines()
     assert "narratives/a.yaml:colour: unknown key" in lines
-    assert any(line.startswith("narratives/b.yaml:exemplars.ru: missing") for line in lines)
+    # No language is mandatory: an English-only narrative is valid.
+    assert not any(line.startswith("narratives/b.yaml") for line in lines)
+    assert any(line.startswith("narratives/d.yaml:exemplars: ") for line in lines)
     assert any(
         line.startswith("narratives/c.yaml:thresholds: ") and "alert (0.6) must be >= suggest (0.7)" in line
         for line in lines
