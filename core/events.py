@@ -144,8 +144,12 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def match_to_dict(m: Match) -> dict[str, Any]:
-    """A JSON-ready dict of a :class:`Match` (inverse: :func:`match_from_dict`)."""
+    """A JSON-ready dict of a :class:`Match` (inverse: :func:`match_from_dict`).
+
+    ``match_id`` (:attr:`Match.id`) is derived, carried so readers of stored alerts can address the match.
+    """
     return {
+        "match_id": m.id,
         "document_id": m.document_id,
         "narrative_id": m.narrative_id,
         "score": m.score,

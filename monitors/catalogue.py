@@ -16,8 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from core.errors import ConfigIssue, UnknownNameError
+from core.errors import ConfigError, ConfigIssue, UnknownNameError
 from core.settings import StrictModel, read_yaml, register_section, validation_issues
+from monitors.decision import LearnedState, load_learned, narrative_fingerprint
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -105,6 +106,12 @@ class Narrative(StrictModel):
             for t in texts:
                 yield lang, t
 
+    def fingerprint(self) -> str:
+        """What a learned model of this narrative depends on (exemplars, counters, keywords)."""
+        return narrative_fingerprint(
+            [t for _, t in self.all_exemplars()], [t for _, t in self.all_counter_exemplars()], self.keywords
+        )
+
     def all_counter_exemplars(self) -> Iterator[tuple[str, str]]:
         """``(language, text)`` for every counter-exemplar."""
         for lang, texts in self.counter_exemplars.items():
@@ -119,6 +126,8 @@ class Catalogue:
     narratives: tuple[Narrative, ...] = ()
     files: dict[str, Path] = field(default_factory=dict)
     """Narrative id -> the YAML file defining it."""
+    learned: LearnedState | None = None
+    """What ``narratives learn`` fitted (``<config>/learned/``), if anything."""
 
     @property
     def enabled(self) -> tuple[Narrative, ...]:
@@ -187,10 +196,16 @@ def load_catalogue(root: Path | str, issues: list[ConfigIssue] | None = None) ->
             continue
         files[narrative.id] = path
         narratives.append(narrative)
+    learned: LearnedState | None = None
+    if narratives:
+        try:
+            learned = load_learned(root)
+        except ConfigError as exc:
+            sink.extend(exc.issues)
     if issues is None:
         for issue in sink:
             log.warning("narratives: %s", issue)
-    return Catalogue(narratives=tuple(narratives), files=files)
+    return Catalogue(narratives=tuple(narratives), files=files, learned=learned)
 
 
 def _catalogue_rules(n: Narrative) -> list[tuple[str, str]]:

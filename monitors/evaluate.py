@@ -1,7 +1,10 @@
 """Evaluate the narrative matcher on a gold set, calibrate thresholds, write them back.
 
-Gold format (JSON Lines): ``{"text": ..., "language": "ru", "narratives": ["id", ...]}`` a line;
-other keys (``origin``, ``note``) are ignored. An empty ``narratives`` list is a negative.
+Gold format (JSON Lines): ``{"text": ..., "language": "ru", "narratives": ["id", ...]}`` a line,
+optional ``title``; ``judged: ["id", ...]`` limits what the line's label speaks for (an
+analyst's rejection of one match says "not this narrative", nothing about the others);
+``kind: "background"`` marks ordinary news whose false positives are reported per 1,000 items.
+Other keys (``origin``, ``note``) are ignored. An empty ``narratives`` list is a negative.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import yaml
 from core.documents import Document, Passage
 from core.errors import ConfigError, ConfigIssue
 from core.matches import Tier
+from core.passages import split_passages
 from core.settings import Config
 from index.embed import make_embedder
 from monitors.catalogue import Catalogue, load_catalogue
@@ -37,9 +41,10 @@ __all__ = [
     "eval_command",
     "evaluate",
     "gold_document",
+    "gold_item",
     "load_gold",
+    "matcher_for",
     "score_gold",
-    "split_passages",
     "write_thresholds",
 ]
 
@@ -56,49 +61,80 @@ class GoldItem:
     language: str
     narratives: tuple[str, ...]
     origin: str = ""
+    title: str = ""
+    judged: tuple[str, ...] | None = None
+    """The narratives this label speaks for (None: all of them)."""
+    kind: str = ""
+    """Free text (``assertion``, ``debunk``, ...); ``background`` counts towards the FP rate."""
+
+    def labels(self, narrative_id: str) -> bool | None:
+        """True (asserts it), False (does not) or None (the label says nothing about it)."""
+        if narrative_id in self.narratives:
+            return True
+        if self.judged is not None and narrative_id not in self.judged:
+            return None
+        return False
 
 
-def load_gold(path: Path | str) -> list[GoldItem]:
-    """Read a gold JSONL file; a malformed line raises :class:`ConfigError` naming the line."""
+def gold_item(obj: Any, *, background: bool = False) -> GoldItem:
+    """One gold line (a parsed JSON object) as a :class:`GoldItem`; ValueError/KeyError/TypeError if malformed."""
+    if not isinstance(obj, dict):
+        raise TypeError("each line must be a JSON object")
+    text, lang = obj["text"], obj["language"]
+    nars = obj.get("narratives", []) if background else obj["narratives"]
+    judged = obj.get("judged")
+    if not (isinstance(text, str) and isinstance(lang, str) and isinstance(nars, list)):
+        raise TypeError("text and language must be strings, narratives a list")
+    if judged is not None and not isinstance(judged, list):
+        raise TypeError("judged must be a list of narrative ids")
+    if background and nars:
+        raise ValueError("a background item must have no narratives")
+    return GoldItem(
+        text,
+        lang,
+        tuple(str(n) for n in nars),
+        str(obj.get("origin", "")),
+        title=str(obj.get("title") or ""),
+        judged=None if judged is None else tuple(str(n) for n in judged),
+        kind="background" if background else str(obj.get("kind") or ""),
+    )
+
+
+def load_gold(path: Path | str, *, background: bool = False) -> list[GoldItem]:
+    """Read a gold JSONL file; a malformed line raises :class:`ConfigError` naming the line.
+
+    With ``background``, every item is background news (``narratives`` may be omitted and
+    must be empty). A missing, unreadable or non-UTF-8 file is a :class:`ConfigError` too.
+    """
     path = Path(path)
     items: list[GoldItem] = []
     issues: list[ConfigIssue] = []
-    with path.open(encoding="utf-8") as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                text, lang, nars = obj["text"], obj["language"], obj["narratives"]
-                if not (isinstance(text, str) and isinstance(lang, str) and isinstance(nars, list)):
-                    raise TypeError("text and language must be strings, narratives a list")
-                items.append(GoldItem(text, lang, tuple(str(n) for n in nars), str(obj.get("origin", ""))))
-            except (ValueError, KeyError, TypeError) as exc:
-                issues.append(ConfigIssue(str(path), f"line {no}", f"bad gold item: {exc}"))
+    try:
+        with path.open(encoding="utf-8") as fh:
+            lines = list(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(str(path), "", f"cannot read gold file: {exc}")]) from exc
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(gold_item(json.loads(line), background=background))
+        except (ValueError, KeyError, TypeError) as exc:
+            issues.append(ConfigIssue(str(path), f"line {no}", f"bad gold item: {exc}"))
     if issues:
         raise ConfigError(issues)
     return items
 
 
-def split_passages(text: str, max_words: int = 120) -> list[str]:
-    """Paragraphs (blank-line separated), long ones cut into chunks of at most ``max_words``."""
-    out: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        words = para.split()
-        for i in range(0, len(words), max_words):
-            out.append(" ".join(words[i : i + max_words]))
-    return out or [text.strip() or "-"]
-
-
 def gold_document(item: GoldItem, i: int) -> Document:
     """A :class:`Document` for a gold item (first line as title)."""
-    passages = tuple(Passage(index=k, text=t) for k, t in enumerate(split_passages(item.text)))
+    passages = split_passages(item.text) or (Passage(index=0, text=item.text.strip() or item.title or "-"),)
     return Document(
         id=f"gold:{i}",
         source_id="gold",
         kind="gold",
         url=f"gold:{i}",
-        title="",
+        title=item.title,
         text=item.text,
         language=item.language,
         published=_EPOCH,
@@ -169,49 +205,98 @@ class PRF:
 
 @dataclass
 class EvalReport:
-    """Micro-averaged results over (item, narrative) decisions."""
+    """Micro-averaged results over (item, narrative) decisions, samples-F1, background FP rate."""
 
     tier: Tier
     overall: PRF = field(default_factory=PRF)
     per_narrative: dict[str, PRF] = field(default_factory=dict)
     per_language: dict[str, PRF] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
+    samples_f1_sum: float = 0.0
+    samples: int = 0
+    background: int = 0
+    background_fp: dict[str, int] = field(default_factory=lambda: {"suggest": 0, "alert": 0})
+    background_fp_by_narrative: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def samples_f1(self) -> float:
+        """Mean per-item F1 of predicted vs gold label sets (an empty set counts as the label "none")."""
+        return self.samples_f1_sum / self.samples if self.samples else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"overall", "per_narrative", "per_language", "items"}``."""
+        """``{"overall", "per_narrative", "per_language", "background", "items"}``."""
+        per_k = 1000.0 / self.background if self.background else 0.0
         return {
-            "overall": {"tier": self.tier, **self.overall.as_dict()},
+            "overall": {"tier": self.tier, **self.overall.as_dict(), "samples_f1": round(self.samples_f1, 4)},
             "per_narrative": {k: v.as_dict() for k, v in sorted(self.per_narrative.items())},
             "per_language": {k: v.as_dict() for k, v in sorted(self.per_language.items())},
+            "background": {
+                "items": self.background,
+                "false_positives": dict(self.background_fp),
+                "fp_per_1000": {k: round(v * per_k, 3) for k, v in self.background_fp.items()},
+                "by_narrative": {k: v for k, v in sorted(self.background_fp_by_narrative.items()) if any(v.values())},
+            },
             "items": self.items,
         }
 
 
-def evaluate(matcher: NarrativeMatcher, gold: Sequence[GoldItem], tier: Tier = "suggest") -> EvalReport:
-    """Precision/recall/F1 of the matcher's decisions at ``tier`` on ``gold``.
+def _set_f1(pred: set[str], gold: set[str]) -> float:
+    pred, gold = pred or {"<none>"}, gold or {"<none>"}
+    tp = len(pred & gold)
+    return 2 * tp / (len(pred) + len(gold))
 
-    Gold labels naming narratives that are not in the matcher's catalogue are ignored.
+
+def evaluate(
+    matcher: NarrativeMatcher,
+    gold: Sequence[GoldItem],
+    tier: Tier = "suggest",
+    background: Sequence[GoldItem] = (),
+) -> EvalReport:
+    """Precision/recall/F1 of the matcher's decisions at ``tier`` on ``gold``, and false positives
+    per 1,000 ``background`` items (plus gold items of kind ``background``) at both tiers.
+
+    Gold labels naming narratives that are not in the matcher's catalogue are ignored; so are
+    (item, narrative) pairs the item's ``judged`` list excludes. Background items count towards
+    the false-positive rate only, not towards precision/recall.
     """
     report = EvalReport(tier=tier)
     known = {n.id for n in matcher.narratives}
     for n in matcher.narratives:
         report.per_narrative[n.id] = PRF()
-    for i, (item, scores) in enumerate(zip(gold, score_gold(matcher, gold), strict=True)):
+        report.background_fp_by_narrative[n.id] = {"suggest": 0, "alert": 0}
+    everything = [*gold, *background]
+    for i, (item, scores) in enumerate(zip(everything, score_gold(matcher, everything), strict=True)):
+        tiers = {n.id: matcher.tier(n, s) for n, s in zip(matcher.narratives, scores, strict=True)}
+        predicted = [nid for nid, t in tiers.items() if t == "alert" or (t == "suggest" and tier == "suggest")]
+        if i >= len(gold) or item.kind == "background":
+            report.background += 1
+            hits = {
+                "suggest": [nid for nid, t in tiers.items() if t is not None],
+                "alert": [nid for nid, t in tiers.items() if t == "alert"],
+            }
+            for level, ids in hits.items():
+                report.background_fp[level] += bool(ids)
+                for nid in ids:
+                    report.background_fp_by_narrative[nid][level] += 1
+            if predicted:
+                report.items.append({"index": i, "background": True, "predicted": predicted, "text": item.text[:200]})
+            continue
         lang = report.per_language.setdefault(item.language, PRF())
-        expected = set(item.narratives) & known
-        predicted: list[str] = []
         item_scores: dict[str, float] = {}
+        judged_all = item.judged is None
         for n, s in zip(matcher.narratives, scores, strict=True):
-            t = matcher.tier(n, s)
-            hit = t == "alert" or (t == "suggest" and tier == "suggest")
-            if hit:
-                predicted.append(n.id)
+            exp = item.labels(n.id)
             if s.eligible:
                 item_scores[n.id] = round(s.score, 4)
-            exp = n.id in expected
+            if exp is None:
+                continue
+            hit = n.id in predicted
             report.per_narrative[n.id].add(hit, exp)
             lang.add(hit, exp)
             report.overall.add(hit, exp)
+        if judged_all:
+            report.samples += 1
+            report.samples_f1_sum += _set_f1(set(predicted), set(item.narratives) & known)
         report.items.append({"index": i, "predicted": predicted, "scores": item_scores})
     return report
 
@@ -346,19 +431,38 @@ def write_thresholds(catalogue: Catalogue, thresholds: dict[str, dict[str, float
     return written
 
 
-def _matcher_for(config: Config) -> NarrativeMatcher:
+def _catalogue(config: Config) -> Catalogue:
     catalogue = config.extra.get("narratives")
-    if not isinstance(catalogue, Catalogue):
-        catalogue = load_catalogue(config.root)
-    return NarrativeMatcher(catalogue, make_embedder(config.service.embedding))
+    return catalogue if isinstance(catalogue, Catalogue) else load_catalogue(config.root)
 
 
-def eval_command(config: Config, gold_path: Path | str, tier: Tier = "suggest") -> dict[str, Any]:
-    """``narratives eval``: the :class:`EvalReport` as a dict (plus ``model`` and ``warnings``)."""
-    matcher = _matcher_for(config)
-    report = evaluate(matcher, load_gold(gold_path), tier).as_dict()
+def matcher_for(config: Config, *, use_learned: bool = True) -> NarrativeMatcher:
+    """The matcher the service would run for ``config`` (``use_learned=False``: thresholds only)."""
+    return NarrativeMatcher(_catalogue(config), make_embedder(config.service.embedding), use_learned=use_learned)
+
+
+def eval_command(
+    config: Config,
+    gold_path: Path | str,
+    tier: Tier = "suggest",
+    *,
+    background: Sequence[Path | str] = (),
+    baseline: bool = False,
+) -> dict[str, Any]:
+    """``narratives eval``: the :class:`EvalReport` as a dict (plus ``model``, ``decision``, ``warnings``).
+
+    ``baseline`` evaluates the thresholds-only matcher (ignoring any learned state).
+    """
+    gold = load_gold(gold_path)
+    bg = [g for path in background for g in load_gold(path, background=True)]
+    matcher = matcher_for(config, use_learned=not baseline)
+    report = evaluate(matcher, gold, tier, bg).as_dict()
     report["overall"]["model"] = matcher.space_key
-    report["overall"]["warnings"] = [w for w in matcher.warnings if "calibrated for" in w]
+    report["overall"]["learned"] = list(matcher.learned_ids)
+    report["overall"]["decision"] = "learned" if matcher.learned_ids else "threshold"
+    report["overall"]["warnings"] = [
+        w for w in matcher.warnings if "calibrated for" in w or "learned model not used" in w
+    ]
     return report
 
 
@@ -366,7 +470,7 @@ def calibrate_command(
     config: Config, gold_path: Path | str, target_precision: float = 0.8, write: bool = False
 ) -> dict[str, Any]:
     """``narratives calibrate``: chosen thresholds per narrative; with ``write``, saved to the YAML files."""
-    matcher = _matcher_for(config)
+    matcher = matcher_for(config, use_learned=False)
     details = calibrate_details(matcher, load_gold(gold_path), target_precision)
     result: dict[str, Any] = {
         "model": matcher.model,
@@ -376,9 +480,7 @@ def calibrate_command(
         "written": [],
     }
     if write:
-        catalogue = config.extra.get("narratives")
-        if not isinstance(catalogue, Catalogue):
-            catalogue = load_catalogue(config.root)
+        catalogue = _catalogue(config)
         ths = {k: {"suggest": v["suggest"], "alert": v["alert"]} for k, v in details.items()}
         result["written"] = [str(p) for p in write_thresholds(catalogue, ths, matcher.model)]
     return result

@@ -4,6 +4,11 @@ Idempotent per ``(document_id, narrative_id)``: storing a match again keeps one 
 scoring passage). :func:`collapse_copies` groups matches that are copies of each other, so
 detectors count a text reposted by ten channels once. :meth:`MatchStore.read_cache` shares one
 read per narrative between the detectors of one pass (``alerts.rules.run_rules`` opens it).
+
+Analysts' verdicts (:mod:`monitors.verdicts`) live in the same file. A match whose latest verdict
+is ``rejected`` is left out of every read detectors use (:meth:`MatchStore.matches`, the read
+cache, the first-seen reads), and storing it again does not bring it back: the verdict is keyed
+by the match id, not by the row.
 """
 
 from __future__ import annotations
@@ -23,7 +28,16 @@ from typing import Any
 
 from core.matches import Match, match_id
 
-__all__ = ["CopyGroup", "MatchStore", "collapse_copies", "fingerprint_jaccard", "normalize_outlet"]
+__all__ = [
+    "MATCH_COLUMNS",
+    "VERDICT_COLUMNS",
+    "CopyGroup",
+    "MatchStore",
+    "collapse_copies",
+    "decode_match",
+    "fingerprint_jaccard",
+    "normalize_outlet",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +79,46 @@ CREATE INDEX IF NOT EXISTS matches_outlet ON matches (outlet, narrative_id, publ
 CREATE INDEX IF NOT EXISTS matches_first_outlet ON matches (narrative_id, outlet, published, document_id);
 CREATE INDEX IF NOT EXISTS matches_first_language ON matches (narrative_id, language, published, document_id);
 """
+
+VERDICT_COLUMNS = "match_id, document_id, narrative_id, verdict, analyst, note, at, language, title, passage_text"
+"""Columns of ``verdicts`` and ``verdict_history`` (see :mod:`monitors.verdicts`)."""
+
+_VERDICT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    match_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL,
+    narrative_id TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'rejected')),
+    analyst TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    language TEXT NOT NULL,
+    title TEXT NOT NULL,
+    passage_text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_narrative ON verdicts (narrative_id, at);
+CREATE TABLE IF NOT EXISTS verdict_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    match_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    narrative_id TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'rejected')),
+    analyst TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    language TEXT NOT NULL,
+    title TEXT NOT NULL,
+    passage_text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdict_history_match ON verdict_history (match_id, seq);
+"""
+"""``verdicts`` holds the latest verdict per match (a later one replaces it); ``verdict_history``
+keeps every verdict ever recorded, in order."""
+
+_NOT_REJECTED = (
+    "NOT EXISTS (SELECT 1 FROM verdicts AS v WHERE v.match_id = matches.match_id AND v.verdict = 'rejected')"
+)
+"""SQL condition on ``matches`` rows: the match's latest verdict is not ``rejected``."""
 
 _COLUMNS = (
     "document_id, narrative_id, score, tier, passage_index, passage_text, exemplar, exemplar_language, model, "
@@ -267,8 +321,25 @@ class MatchStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
         self._conn.executescript(_SCHEMA)
+        self._conn.executescript(_VERDICT_SCHEMA)
         self._conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS matches_id ON matches (match_id)")
         self._local = threading.local()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The database connection, held under the store's lock for the block.
+
+        For modules that keep their own tables in this file (:mod:`monitors.verdicts`); the
+        connection is in autocommit mode, so a multi-statement write opens its own transaction.
+        """
+        with self._lock:
+            yield self._conn
+
+    def get(self, match_id_: str) -> Match | None:
+        """The stored match with this id (rejected or not), or None."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM matches WHERE match_id = ?", (match_id_,)).fetchone()
+        return None if row is None else _match(row, {})
 
     def _migrate(self) -> None:
         have = {r[1] for r in self._conn.execute("PRAGMA table_info(matches)")}
@@ -339,9 +410,13 @@ class MatchStore:
         languages: Sequence[str] | None = None,
         source_ids: Sequence[str] | None = None,
         limit: int | None = None,
+        include_rejected: bool = False,
     ) -> list[Match]:
-        """Matches ordered by publication time, filtered; ``since`` inclusive, ``until`` exclusive."""
-        where: list[str] = []
+        """Matches ordered by publication time, filtered; ``since`` inclusive, ``until`` exclusive.
+
+        Matches an analyst rejected are left out unless ``include_rejected`` (review screens).
+        """
+        where: list[str] = [] if include_rejected else [_NOT_REJECTED]
         args: list[object] = []
         if narrative_id is not None:
             ids = [narrative_id] if isinstance(narrative_id, str) else list(narrative_id)
@@ -373,6 +448,7 @@ class MatchStore:
             and languages is None
             and source_ids is None
             and limit is None
+            and not include_rejected
         ):
             return self._cached(cache, narrative_id, None if since is None else _ts(since), _ts(until))
         decoded: dict[str, tuple[Any, ...]] = {} if cache is None else cache.decoded
@@ -417,7 +493,7 @@ class MatchStore:
     def _load(
         self, cache: _ReadCache, span: _Span, narrative_id: str, lo: int | None, hi: int, *, append: bool
     ) -> None:
-        sql = f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ? AND published < ?"
+        sql = f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ? AND published < ? AND {_NOT_REJECTED}"
         args: list[object] = [narrative_id, hi]
         if lo is not None:
             sql += " AND published >= ?"
@@ -445,7 +521,7 @@ class MatchStore:
         sql = (
             f"SELECT {_COLUMNS} FROM matches WHERE rowid IN (SELECT rowid FROM ("
             f"SELECT rowid, row_number() OVER (PARTITION BY {column} ORDER BY published, document_id) AS rank "
-            "FROM matches WHERE narrative_id = ?"
+            f"FROM matches WHERE narrative_id = ? AND {_NOT_REJECTED}"
             + (" AND published < ?" if until is not None else "")
             + ") WHERE rank = 1) ORDER BY published, document_id"
         )
@@ -494,6 +570,16 @@ def _row(m: Match) -> tuple[object, ...]:
         json.dumps(list(m.reasons), ensure_ascii=False),
         m.id,
     )
+
+
+def decode_match(row: Sequence[Any]) -> Match:
+    """A :class:`Match` from a row of the ``matches`` columns in store order (for joins elsewhere)."""
+    return _match(tuple(row), {})
+
+
+MATCH_COLUMNS = _COLUMNS
+"""The ``matches`` columns in the order :func:`decode_match` expects (prefix them with a table alias
+by splitting on ``", "``)."""
 
 
 def _decoded(text: str, memo: dict[str, tuple[Any, ...]], ints: bool) -> tuple[Any, ...]:

@@ -400,9 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_args(p)
     p.set_defaults(func="export")
 
-    from narrawatch import cli_more
+    from narrawatch import cli_matches, cli_more
 
     cli_more.add_commands(sub, command)
+    cli_matches.add_commands(sub, command)
     return parser
 
 

@@ -79,15 +79,26 @@ def cmd_narratives_list(args: argparse.Namespace) -> int:
 
 
 def cmd_narratives_eval(args: argparse.Namespace) -> int:
-    """Precision/recall/F1 per narrative, language and overall on a gold file."""
+    """Precision/recall/F1 per narrative, language and overall on a gold file; FP per 1,000 background."""
     from monitors.evaluate import eval_command
 
-    report = eval_command(_config(args), args.gold, args.tier)
+    report = eval_command(_config(args), args.gold, args.tier, background=args.background, baseline=args.baseline)
     if args.json:
         _out(report)
         return 0
     o = report["overall"]
-    print(f"overall ({args.tier}): precision {o['precision']:.3f} recall {o['recall']:.3f} f1 {o['f1']:.3f}")
+    print(
+        f"overall ({args.tier}, {o['decision']}): precision {o['precision']:.3f} recall {o['recall']:.3f} "
+        f"f1 {o['f1']:.3f} samples-f1 {o['samples_f1']:.3f}"
+    )
+    bg = report["background"]
+    if bg["items"]:
+        print(
+            f"background: {bg['items']} items, false positives per 1,000: suggest {bg['fp_per_1000']['suggest']:.1f}, "
+            f"alert {bg['fp_per_1000']['alert']:.1f}"
+        )
+    for w in o["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     for section in ("per_language", "per_narrative"):
         print(f"\n{section.replace('_', ' ')}:")
         for key, m in sorted(report[section].items()):
@@ -100,6 +111,40 @@ def cmd_narratives_calibrate(args: argparse.Namespace) -> int:
     from monitors.evaluate import calibrate_command
 
     _out(calibrate_command(_config(args), args.gold, args.target_precision, args.write))
+    return 0
+
+
+def cmd_narratives_learn(args: argparse.Namespace) -> int:
+    """Fit the learned decision stage from gold files, background and analysts' verdicts."""
+    from narrawatch.learning import learn_command
+
+    result = learn_command(
+        _config(args),
+        args.gold,
+        background=args.background,
+        verdicts=not args.no_verdicts,
+        write=not args.dry_run,
+        progress=None if args.json else (lambda line: print(line, file=sys.stderr)),
+    )
+    if args.json:
+        _out(result)
+        return 0
+    print(
+        f"learned {len(result['learned'])} narratives from {result['gold']} gold items, {result['verdicts']} verdicts, "
+        f"{result['background']} background items in {result['seconds']} s (space {result['space']})"
+    )
+    for nid, m in result["narratives"].items():
+        oof = m["oof_suggest"]
+        print(
+            f"  {nid:45} suggest {m['suggest']:.3f} alert {m['alert']:.3f} floor {m['floor']:.3f} "
+            f"| out-of-fold P {oof['precision'] if oof['precision'] is not None else '-'} R "
+            f"{oof['recall'] if oof['recall'] is not None else '-'} | pos {m['positives']} neg {m['negatives']}"
+            + (f" | per-language suggest {m['by_language']}" if m["by_language"] else "")
+        )
+    for nid, why in result["skipped"].items():
+        print(f"  {nid:45} not learned: {why}")
+    if result["written"]:
+        print("written: " + ", ".join(result["written"]))
     return 0
 
 
@@ -424,6 +469,7 @@ def add_commands(sub: Any, command: Register) -> None:
         "narratives.list": cmd_narratives_list,
         "narratives.eval": cmd_narratives_eval,
         "narratives.calibrate": cmd_narratives_calibrate,
+        "narratives.learn": cmd_narratives_learn,
         "narratives.match": cmd_narratives_match,
         "narratives.import": cmd_narratives_import,
         "alerts.list": cmd_alerts_list,
@@ -451,8 +497,21 @@ def add_commands(sub: Any, command: Register) -> None:
     p = nar.add_parser("eval", help="precision/recall/F1 on a gold JSONL file")
     p.add_argument("--gold", required=True, type=Path)
     p.add_argument("--tier", choices=["suggest", "alert"], default="alert")
+    p.add_argument(
+        "--background", action="append", default=[], type=Path, help="JSONL of ordinary news: false positives per 1,000"
+    )
+    p.add_argument("--baseline", action="store_true", help="ignore the learned state (cosine thresholds only)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="narratives.eval")
+    p = nar.add_parser("learn", help="fit the decision stage from labelled examples and verdicts")
+    p.add_argument("--gold", action="append", default=[], type=Path, help="gold JSONL (repeatable)")
+    p.add_argument(
+        "--background", action="append", default=[], type=Path, help="JSONL of ordinary news (negatives; repeatable)"
+    )
+    p.add_argument("--no-verdicts", action="store_true", help="leave out analysts' verdicts from the match store")
+    p.add_argument("--dry-run", action="store_true", help="fit and report, do not write <config>/learned/")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="narratives.learn")
     p = nar.add_parser("calibrate", help="propose thresholds from a gold file")
     p.add_argument("--gold", required=True, type=Path)
     p.add_argument("--target-precision", type=float, default=0.8)

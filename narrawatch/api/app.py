@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from core.settings import Config
-from narrawatch.api import ops, routes, routes_trace
+from narrawatch.api import ops, routes, routes_trace, routes_verdicts
 from narrawatch.api.context import ApiContext
 from narrawatch.api.errors import install_error_handlers
 from narrawatch.app import App, open_app
@@ -81,6 +81,7 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
     api.include_router(ops.router)
     api.include_router(routes.router)
     api.include_router(routes_trace.router)
+    api.include_router(routes_verdicts.router)
 
     from narrawatch.web import mount_web
 

@@ -22,6 +22,8 @@ __all__ = [
     "TimeRange",
     "TraceBody",
     "TraceRequest",
+    "VerdictParams",
+    "VerdictRequest",
     "parse_when",
     "split_list",
 ]
@@ -150,6 +152,23 @@ class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     narrative_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
     since: When = None
+
+
+class VerdictRequest(BaseModel):
+    """``POST /api/v1/matches/{id}/verdict``: the analyst is the token's name."""
+
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["confirmed", "rejected"]
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class VerdictParams(BaseModel):
+    """``GET /api/v1/verdicts`` and ``/verdicts/export``."""
+
+    model_config = ConfigDict(extra="ignore")
+    narrative: Annotated[str | None, Field(max_length=100)] = None
+    verdict: Literal["confirmed", "rejected"] | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
 
 
 class ErrorBody(BaseModel):

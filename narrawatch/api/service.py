@@ -13,7 +13,8 @@ from typing import Any
 
 from alerts.admin import alerts_list, open_outbox
 from core.documents import Document, SearchFilters, SearchHit, SearchQuery
-from core.matches import Match
+from core.matches import Match, match_id
+from monitors.verdicts import get_match, get_verdict, list_verdicts, verdict_history, verdicts_for
 from narrawatch.api.context import ApiContext
 from narrawatch.api.errors import ApiError
 from narrawatch.api.schemas import EXPORT_MAX, AlertParams, MatchParams, SearchParams
@@ -22,8 +23,10 @@ __all__ = [
     "EXPORT_FIELDS",
     "alert_counts",
     "alerts_page",
+    "annotate_evidence",
     "document_detail",
     "highlight_spans",
+    "match_detail",
     "match_dict",
     "narrative_detail",
     "narratives_overview",
@@ -228,8 +231,9 @@ def sources_health(ctx: ApiContext, now: datetime | None = None) -> list[dict[st
 
 
 def match_dict(m: Match) -> dict[str, Any]:
-    """A match for display: evidence passage, where and when (no fingerprint)."""
+    """A match for display: its id, evidence passage, where and when, why (no fingerprint)."""
     return {
+        "id": m.id,
         "document_id": m.document_id,
         "narrative_id": m.narrative_id,
         "score": round(float(m.score), 4),
@@ -246,7 +250,39 @@ def match_dict(m: Match) -> dict[str, Any]:
         "title": m.title,
         "keywords": list(m.keywords),
         "forwarded_from": m.forwarded_from,
+        "decision": m.decision,
+        "probability": m.probability,
+        "reasons": list(m.reasons),
     }
+
+
+def match_detail(ctx: ApiContext, match_id_: str) -> dict[str, Any]:
+    """One match with its latest verdict and verdict history; 404 (UnknownMatchError) if unknown."""
+    m = get_match(ctx.matches, match_id_)
+    v = get_verdict(ctx.matches, m.id)
+    return {
+        **match_dict(m),
+        "verdict": v.as_dict() if v else None,
+        "history": [h.as_dict() for h in verdict_history(ctx.matches, m.id)],
+    }
+
+
+def annotate_evidence(ctx: ApiContext, items: Sequence[dict[str, Any]]) -> None:
+    """Add ``id``, ``verdict`` (latest, or None) and, from the store, ``reasons`` to evidence dicts in place.
+
+    Alert evidence was stored when the alert was raised; the id is computed from
+    ``document_id``/``narrative_id`` when the stored evidence predates it.
+    """
+    for item in items:
+        if not item.get("id"):
+            item["id"] = item.get("match_id") or match_id(str(item["document_id"]), str(item["narrative_id"]))
+    found = verdicts_for(ctx.matches, [str(i["id"]) for i in items])
+    for item in items:
+        v = found.get(str(item["id"]))
+        item["verdict"] = v.as_dict() if v else None
+        if "reasons" not in item:
+            stored = ctx.matches.get(str(item["id"]))
+            item["reasons"] = list(stored.reasons) if stored is not None else []
 
 
 def _summary(ms: Sequence[Match]) -> dict[str, Any]:
@@ -292,26 +328,33 @@ def narrative_detail(ctx: ApiContext, narrative_id: str, p: MatchParams) -> dict
     cat = {n.id: n for n in ctx.catalogue.narratives}
     if narrative_id not in cat and narrative_id not in ctx.matches.narrative_ids():
         raise ApiError(404, f"unknown narrative {narrative_id!r}")
-    ms = ctx.matches.matches(
+    listed = ctx.matches.matches(
         narrative_id,
         since=p.since,
         until=p.until,
         outlets=p.outlets or None,
         languages=p.languages or None,
+        include_rejected=True,
     )
-    newest = list(reversed(ms))
+    # The list shows rejected matches too (with their verdict); the summary counts only the rest.
+    rejected = {v.match_id for v in list_verdicts(ctx.matches, narrative_id=narrative_id, verdict="rejected")}
+    ms = [m for m in listed if m.id not in rejected] if rejected else listed
+    newest = list(reversed(listed))
     start = (p.page - 1) * p.page_size
     n = cat.get(narrative_id)
+    page = [match_dict(m) for m in newest[start : start + p.page_size]]
+    annotate_evidence(ctx, page)
     return {
         "id": narrative_id,
         "title": n.title if n else narrative_id,
         "description": n.description if n else "",
         "keywords": list(n.keywords) if n else [],
         **_summary(ms),
+        "rejected": len(listed) - len(ms),
         "page": p.page,
         "page_size": p.page_size,
         "has_more": len(newest) > start + p.page_size,
-        "matches": [match_dict(m) for m in newest[start : start + p.page_size]],
+        "matches": page,
     }
 
 

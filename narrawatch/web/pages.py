@@ -182,6 +182,8 @@ def mount_web(api: FastAPI, ctx: ApiContext) -> None:
             alert = alerts_show(ctx.config, alert_id)
         except UnknownNameError:
             raise ApiError(404, f"no alert {alert_id!r}") from None
+        for event in alert.get("events", []):
+            service.annotate_evidence(ctx, event.get("evidence", []))
         return _page(request, "alert.html", who, title=alert["title"], alert=alert)
 
     @api.post("/alerts/{alert_id}/ack", include_in_schema=False)
@@ -194,6 +196,23 @@ def mount_web(api: FastAPI, ctx: ApiContext) -> None:
             raise ApiError(404, f"no alert {alert_id!r}") from None
         back = _safe_next(form.get("back", "/alerts"))
         return RedirectResponse(back, status_code=303)
+
+    @api.post("/matches/{match_id}/verdict", include_in_schema=False)
+    async def match_verdict(request: Request, ctx: Ctx, who: User, match_id: str) -> Response:
+        form = await _form(request, who)
+        _require_analyst(who)
+        from starlette.concurrency import run_in_threadpool
+
+        from monitors.verdicts import record_verdict
+        from narrawatch.api.schemas import VerdictRequest
+
+        try:
+            req = VerdictRequest.model_validate({"verdict": form.get("verdict", ""), "note": form.get("note", "")})
+        except ValidationError as exc:
+            raise ApiError(422, _errors(exc)) from None
+        await run_in_threadpool(record_verdict, ctx.matches, match_id, req.verdict, analyst=who.name, note=req.note)
+        back = _safe_next(form.get("back", "/alerts"))
+        return RedirectResponse(f"{back}#match-{match_id}" if "#" not in back else back, status_code=303)
 
     # -- narratives -------------------------------------------------------------------------------
 

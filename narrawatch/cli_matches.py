@@ -1,0 +1,197 @@
+"""``narrawatch matches list|show|confirm|reject|export-verdicts``: analysts' review of matches.
+
+Registered by :func:`add_commands` like :mod:`narrawatch.cli_more`. An unknown match id is an
+error like an unknown alert id in ``alerts ack`` (one line on stderr, exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.logging import setup_logging
+from core.matches import Match
+from core.settings import Config, load_config
+from monitors.store import MatchStore
+from monitors.verdicts import Verdict, get_match, get_verdict, list_matches, record_verdict, verdict_history
+
+__all__ = ["add_commands", "match_summary"]
+
+Handler = Callable[[argparse.Namespace], int]
+Register = Callable[[str], Callable[[Handler], Handler]]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config, require_sources=False)
+    setup_logging(args.log_level or config.service.log_level, args.log_format or config.service.log_format)
+    return config
+
+
+def _out(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _store(config: Config) -> MatchStore:
+    return MatchStore(config.data_dir / "matches.sqlite")
+
+
+def _default_analyst() -> str:
+    return os.environ.get("USER") or "cli"
+
+
+def match_summary(m: Match, v: Verdict | None) -> dict[str, Any]:
+    """One row of ``matches list``: id, narrative, tier, score, outlet, published, verdict."""
+    return {
+        "id": m.id,
+        "narrative_id": m.narrative_id,
+        "tier": m.tier,
+        "score": round(float(m.score), 4),
+        "outlet": m.outlet,
+        "language": m.language,
+        "published": m.published.isoformat(),
+        "title": m.title,
+        "verdict": v.verdict if v else None,
+        "analyst": v.analyst if v else None,
+    }
+
+
+def cmd_matches_list(args: argparse.Namespace) -> int:
+    """Stored matches, newest first, with their verdicts."""
+    with _store(_config(args)) as store:
+        rows = [
+            match_summary(m, v)
+            for m, v in list_matches(store, narrative_id=args.narrative, verdict=args.verdict, limit=args.limit)
+        ]
+    if args.json:
+        _out(rows)
+        return 0
+    if not rows:
+        print("no matches")
+    for r in rows:
+        verdict = r["verdict"] or "-"
+        print(
+            f"{r['id']}  {r['narrative_id']:28} {r['tier']:7} {r['score']:.3f}  {r['published'][:16]}  "
+            f"{verdict:9} {str(r['outlet'])[:40]}"
+        )
+    return 0
+
+
+def _show_data(m: Match, v: Verdict | None, history: list[Verdict]) -> dict[str, Any]:
+    return {
+        **match_summary(m, v),
+        "document_id": m.document_id,
+        "url": m.url,
+        "source_id": m.source_id,
+        "passage_index": m.passage_index,
+        "passage": m.passage_text,
+        "exemplar": m.exemplar,
+        "similarity": round(float(m.similarity), 4),
+        "decision": m.decision,
+        "probability": m.probability,
+        "reasons": list(m.reasons),
+        "verdict": v.as_dict() if v else None,
+        "history": [h.as_dict() for h in history],
+    }
+
+
+def cmd_matches_show(args: argparse.Namespace) -> int:
+    """One match: evidence passage, reasons, decision, and its verdict."""
+    with _store(_config(args)) as store:
+        m = get_match(store, args.id)
+        data = _show_data(m, get_verdict(store, m.id), verdict_history(store, m.id))
+    if args.json:
+        _out(data)
+        return 0
+    print(f"match {data['id']}  narrative {data['narrative_id']}  tier {data['tier']}  score {data['score']:.3f}")
+    print(f"{data['outlet']} · {data['language']} · {data['published'][:16]} · {data['url']}")
+    if data["title"]:
+        print(f"title: {data['title']}")
+    prob = "" if data["probability"] is None else f" (probability {data['probability']:.3f})"
+    print(f"decision: {data['decision']}{prob}")
+    print("\n" + data["passage"].strip() + "\n")
+    if data["reasons"]:
+        print("reasons:")
+        for reason in data["reasons"]:
+            print(f"  - {reason}")
+    v = data["verdict"]
+    if v is None:
+        print("verdict: none")
+    else:
+        print(f"verdict: {v['verdict']} by {v['analyst']} at {v['at'][:19]}" + (f": {v['note']}" if v["note"] else ""))
+    return 0
+
+
+def _judge(args: argparse.Namespace, verdict: str) -> int:
+    with _store(_config(args)) as store:
+        v = record_verdict(store, args.id, verdict, analyst=args.by or _default_analyst(), note=args.note or "")
+    print(f"{v.verdict}: match {v.match_id} ({v.narrative_id}) by {v.analyst}")
+    return 0
+
+
+def cmd_matches_confirm(args: argparse.Namespace) -> int:
+    """Confirm a match: it asserts its narrative."""
+    return _judge(args, "confirmed")
+
+
+def cmd_matches_reject(args: argparse.Namespace) -> int:
+    """Reject a match: it does not assert its narrative; it never counts towards a detector again."""
+    return _judge(args, "rejected")
+
+
+def cmd_matches_export(args: argparse.Namespace) -> int:
+    """Every latest verdict as a gold JSONL line (stdout or --out FILE)."""
+    from narrawatch.verdict_export import verdict_gold_lines, verdict_gold_text
+
+    lines = verdict_gold_lines(_config(args), narrative_id=args.narrative)
+    text = verdict_gold_text(lines)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(lines)} verdicts written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def add_commands(sub: Any, command: Register) -> None:
+    """Add ``matches ...`` to ``sub`` (an argparse sub-parsers object)."""
+    handlers: dict[str, Handler] = {
+        "matches.list": cmd_matches_list,
+        "matches.show": cmd_matches_show,
+        "matches.confirm": cmd_matches_confirm,
+        "matches.reject": cmd_matches_reject,
+        "matches.export": cmd_matches_export,
+    }
+    for name, fn in handlers.items():
+        command(name)(fn)
+
+    ma = sub.add_parser("matches", help="review narrative matches: list, show, confirm, reject, export verdicts")
+    msub = ma.add_subparsers(dest="sub", required=True)
+    p = msub.add_parser("list", help="stored matches, newest first, with verdicts")
+    p.add_argument("--narrative", help="only this narrative id")
+    p.add_argument("--verdict", choices=["confirmed", "rejected", "none"], help="only matches with this verdict")
+    p.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="matches.list")
+    p = msub.add_parser("show", help="one match: passage, reasons, decision, verdict")
+    p.add_argument("id", metavar="MATCH_ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="matches.show")
+    for action, help_text in (
+        ("confirm", "confirm a match (it asserts the narrative)"),
+        ("reject", "reject a match (not the narrative; never counts towards detectors again)"),
+    ):
+        p = msub.add_parser(action, help=help_text)
+        p.add_argument("id", metavar="MATCH_ID")
+        p.add_argument("--note", default="", help="why (kept with the verdict)")
+        p.add_argument("--by", help="analyst name (default $USER or 'cli')")
+        p.set_defaults(func=f"matches.{action}")
+    p = msub.add_parser("export-verdicts", help="verdicts as gold JSONL (for narratives eval/learn)")
+    p.add_argument("--out", help="file (default stdout)")
+    p.add_argument("--narrative", help="only this narrative id")
+    p.set_defaults(func="matches.export")
