@@ -111,6 +111,9 @@ class NarrativeModel:
     alert: float
     by_language: Mapping[str, float] = field(default_factory=dict)
     """Language -> ``suggest`` probability threshold, where enough labels in it existed."""
+    alert_similarity: float = -1.0
+    """``alert`` also needs stage-1 similarity at least this (a quartile of the positives'): two
+    independent signals must agree before anyone is paged."""
     examples: LabelledExamples | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
@@ -118,9 +121,9 @@ class NarrativeModel:
         """The suggest threshold for documents in ``language``."""
         return float(self.by_language.get(language, self.suggest))
 
-    def tier(self, probability: float, language: str) -> Tier | None:
-        """``alert``, ``suggest`` or None for this probability."""
-        if probability >= self.alert:
+    def tier(self, probability: float, language: str, similarity: float) -> Tier | None:
+        """``alert``, ``suggest`` or None for this probability (and stage-1 similarity)."""
+        if probability >= self.alert and similarity >= self.alert_similarity:
             return "alert"
         if probability >= self.suggest_for(language):
             return "suggest"
@@ -178,6 +181,7 @@ def save_learned(root: Path | str, state: LearnedState) -> tuple[Path, Path]:
             "floor": m.floor,
             "suggest": m.suggest,
             "alert": m.alert,
+            "alert_similarity": m.alert_similarity,
             "by_language": dict(m.by_language),
             "metrics": dict(m.metrics),
             "example_kinds": list(ex.kinds) if ex is not None else [],
@@ -239,6 +243,7 @@ def load_learned(root: Path | str) -> LearnedState | None:
                 floor=float(m["floor"]),
                 suggest=float(m["suggest"]),
                 alert=float(m["alert"]),
+                alert_similarity=float(m.get("alert_similarity", -1.0)),
                 by_language={str(k): float(v) for k, v in m.get("by_language", {}).items()},
                 examples=examples,
                 metrics=m.get("metrics", {}),

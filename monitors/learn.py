@@ -59,10 +59,16 @@ class LearnOptions:
     alert_min_probability: float = 0.75
     """``alert`` is never below this probability, nor less than ``alert_gap`` above ``suggest``."""
     alert_gap: float = 0.1
+    alert_similarity_quantile: float = 0.25
+    """``alert`` also needs stage-1 similarity at least this quantile of the positives' similarity."""
     min_language_labels: int = 10
     """Positives and negatives a language needs in the labelled rows for its own ``suggest``."""
     max_language_shift: float = 0.2
     """A language's own ``suggest`` stays within this distance of the narrative's."""
+    background_weight: float = 1.0
+    """Weight of one background row relative to one labelled negative. Ordinary news on the
+    narrative's topic (a strike, a summit, a decree) is exactly what a topic matcher confuses
+    with an assertion, so it must weigh in, not be drowned by the labelled rows."""
     keep_negatives: int = 120
     """Hardest negatives kept per narrative as evidence (all rejected verdicts are kept too)."""
     seed: int = 0
@@ -162,11 +168,14 @@ def _choose_suggest(p: np.ndarray, y: np.ndarray, w: np.ndarray, bg: np.ndarray,
     return _cut(p, best_t)
 
 
-def _choose_alert(p: np.ndarray, y: np.ndarray, bg: np.ndarray, labelled: np.ndarray, o: LearnOptions) -> float:
-    """Lowest cut at a positive's probability meeting the precision and background targets."""
+def _choose_alert(
+    p: np.ndarray, y: np.ndarray, bg: np.ndarray, labelled: np.ndarray, strong: np.ndarray, o: LearnOptions
+) -> float:
+    """Lowest cut at a positive's probability meeting the precision and background targets
+    (among rows whose similarity is ``strong`` enough for the alert tier)."""
     n_bg = int(bg.sum())
-    for t in np.sort(np.unique(p[y])):
-        sel = p >= t
+    for t in np.sort(np.unique(p[y & strong])):
+        sel = (p >= t) & strong
         tp = int((sel & y & labelled).sum())
         fp = int((sel & ~y & labelled).sum())
         if tp == 0 or tp / (tp + fp) < o.alert_precision:
@@ -233,8 +242,11 @@ def _fit_narrative(
     oof = np.where(sims >= floor, oof, 0.0)
     pj, yj, wj, bgj = oof[judge], y[judge], w[judge], bg[judge]
     suggest = _choose_suggest(pj, yj, wj, bgj, o.suggest_background_rate)
+    alert_sim = float(np.quantile(pos_sims, o.alert_similarity_quantile))
+    strong = sims[judge] >= alert_sim
     alert = min(
-        1.0, max(_choose_alert(pj, yj, bgj, labelled[judge], o), suggest + o.alert_gap, o.alert_min_probability)
+        1.0,
+        max(_choose_alert(pj, yj, bgj, labelled[judge], strong, o), suggest + o.alert_gap, o.alert_min_probability),
     )
     by_language: dict[str, float] = {}
     langs = np.array(languages)
@@ -270,7 +282,7 @@ def _fit_narrative(
         },
         "oof_background_fp_per_1000": {
             "suggest": round(1000 * float((bg & (oof >= suggest)).sum()) / max(1, int(bg.sum())), 3),
-            "alert": round(1000 * float((bg & (oof >= alert)).sum()) / max(1, int(bg.sum())), 3),
+            "alert": round(1000 * float((bg & (oof >= alert) & (sims >= alert_sim)).sum()) / max(1, int(bg.sum())), 3),
         },
         "floor_recall_loss": round(float((y & (sims < floor)).sum()) / max(1, n_pos), 4),
     }
@@ -298,6 +310,7 @@ def _fit_narrative(
         floor=round(floor, 4),
         suggest=round(suggest, 4),
         alert=round(alert, 4),
+        alert_similarity=round(alert_sim, 4),
         by_language=by_language,
         examples=examples,
         metrics=metrics,
@@ -343,9 +356,7 @@ def learn(
         w = np.array(ws, dtype=np.float64)
         kinds = [rows[i].kind for i in idx]
         if n_bg:
-            bg = np.array([k == "background" for k in kinds])
-            other_neg = float(w[~y & ~bg].sum())
-            w[bg] = min(1.0, max(other_neg, 20.0) / max(1, int(bg.sum())))
+            w[np.array([k == "background" for k in kinds])] = o.background_weight
         labelled_pos = sum(1 for k, lab in zip(kinds, ys, strict=True) if lab and k in ("gold", "confirmed"))
         if labelled_pos < o.min_positives or int((~y).sum()) < 2:
             skipped[n.id] = f"{labelled_pos} labelled positives (< {o.min_positives}): keeps its cosine thresholds"

@@ -394,12 +394,13 @@ class NarrativeMatcher:
     ) -> NarrativeScore:
         if not s.eligible or s.probability is None:
             return s
-        tier = model.tier(s.probability, doc.language)
+        tier = model.tier(s.probability, doc.language, s.similarity)
         if tier is None:
             return s
         reasons = [
             f"learned model: p={s.probability:.2f} that it asserts the claim "
-            f"(suggest >= {model.suggest_for(doc.language):.2f}, alert >= {model.alert:.2f})",
+            f"(suggest >= {model.suggest_for(doc.language):.2f}; alert >= {model.alert:.2f} "
+            f"with similarity >= {model.alert_similarity:.2f})",
             f"closest exemplar ({s.similarity:.3f}): «{_excerpt(self.exemplars.texts[s.exemplar_index])}»",
         ]
         ex = model.examples

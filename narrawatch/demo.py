@@ -57,27 +57,30 @@ def write_demo_config(workdir: Path, base_url: str, handles: list[str], feeds: l
         "crawl": {"download_delay": "0s", "autothrottle": False, "concurrency_per_domain": 8, "retry_times": 1},
     }
     (cfg / "service.yaml").write_text(yaml.safe_dump(service, sort_keys=False), encoding="utf-8")
-    src, dst = SHIPPED_CONFIG / "narratives", cfg / "narratives"
-    if src.is_dir():
-        shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(src, dst)
+    # The catalogue and what `narratives learn` fitted for it (the learned decision stage).
+    for part in ("narratives", "learned"):
+        src, dst = SHIPPED_CONFIG / part, cfg / part
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst)
     (cfg / "alerts").mkdir(exist_ok=True)
     (cfg / "alerts" / "demo.yaml").write_text(DEMO_ALERTS, encoding="utf-8")
     return cfg
 
 
-# The demo steps through the replay one day at a time, so look-backs are a day, and it counts
-# review-tier ("suggest") matches too, to show what the detectors do on a week of real posts.
+# The demo steps through the replay one day at a time, so look-backs are a day. Like the production
+# rules, detectors count alert-tier matches only; suggest-tier matches are for review (web UI,
+# `matches list`), never for paging anyone.
 DEMO_ALERTS = """\
 # Written by `narrawatch demo`. Rules tuned for a day-by-day replay; see config/alerts/ for
 # the production defaults and docs/alerts.md for every option.
 rules:
   - {id: recurrence, detector: recurrence, severity: warning, realert: 24h, channels: [webhook],
-     options: {window: 48h, min_matches: 3, min_outlets: 2, min_tier: suggest}}
+     options: {window: 48h, min_matches: 3, min_outlets: 2}}
   - {id: new-outlet, detector: new_outlet, severity: info, realert: 7d, channels: [webhook],
-     options: {lookback: 24h, min_prior_outlets: 1, min_tier: suggest}}
+     options: {lookback: 24h, min_prior_outlets: 1}}
   - {id: coordinated-burst, detector: coordinated_burst, severity: critical, realert: 6h, channels: [webhook],
-     options: {within: 30m, min_outlets: 2, lookback: 24h, min_tier: suggest}}
+     options: {within: 30m, min_outlets: 2, lookback: 24h}}
   - {id: source-silence, detector: source_silence, severity: info, realert: 24h, channels: [webhook],
      options: {silent_for: 48h, max_failures: 3}}
 channels:

@@ -61,6 +61,7 @@ def learn_command(
         nid: {
             "suggest": m.suggest,
             "alert": m.alert,
+            "alert_similarity": m.alert_similarity,
             "floor": m.floor,
             "by_language": dict(m.by_language),
             **dict(m.metrics),

@@ -1,4 +1,8 @@
-"""Pinned quality gate for narrative matching (real default model, dev gold set).
+"""Pinned quality gate for the cosine-threshold matcher (real default model, dev gold set).
+
+This is the fallback every narrative without a usable learned model runs on (and the baseline
+the learned stage is compared with in test_learned_quality.py), so it is evaluated with the
+learned state switched off.
 
 Floors live in tests/data/gold/pinned_scores.json (measured on the dev set minus a 0.05 margin).
 :data:`MINIMUM_FLOORS` below repeats them: the test fails if the JSON floors drop below these
@@ -59,7 +63,7 @@ def test_quality_gate_on_dev_gold_set() -> None:
     from monitors.evaluate import eval_command
 
     config = load_config(ROOT / "config", require_sources=False)
-    report = eval_command(config, GOLD / "dev.jsonl", "suggest")
+    report = eval_command(config, GOLD / "dev.jsonl", "suggest", baseline=True)
     assert report["overall"]["warnings"] == []  # thresholds were calibrated for the running model
     measured = {
         "overall": {"all": report["overall"]},
