@@ -64,8 +64,8 @@ def euvsdisinfo_benchmark(
     from bench.narrative_evalsets import build_all
     from core.settings import EmbeddingSettings
     from index.embed import make_embedder
-    from monitors.catalogue import Catalogue, Thresholds, load_catalogue
-    from monitors.evaluate import calibrate, evaluate, gold_item
+    from monitors.catalogue import load_catalogue
+    from monitors.evaluate import calibrated_catalogue, evaluate, gold_item
     from monitors.learn import learn
     from monitors.narratives import NarrativeMatcher
 
@@ -82,14 +82,7 @@ def euvsdisinfo_benchmark(
         rows.append(
             _row("narratives_euvsdisinfo", "thresholds (defaults)", evaluate(base, test, tier, bg_test).as_dict(), tier)
         )
-    th = calibrate(base, train, 0.8)
-    calibrated = Catalogue(
-        narratives=tuple(
-            n.model_copy(update={"thresholds": Thresholds(suggest=th[n.id]["suggest"], alert=th[n.id]["alert"])})
-            for n in cat.narratives
-        ),
-        files={},
-    )
+    calibrated = calibrated_catalogue(base, cat, train)
     cal = NarrativeMatcher(calibrated, emb, use_learned=False)
     for tier in ("suggest", "alert"):
         rows.append(

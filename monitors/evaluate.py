@@ -28,7 +28,7 @@ from core.matches import Tier
 from core.passages import split_passages
 from core.settings import Config
 from index.embed import make_embedder
-from monitors.catalogue import Catalogue, load_catalogue
+from monitors.catalogue import Catalogue, Thresholds, load_catalogue
 from monitors.narratives import NarrativeMatcher, NarrativeScore
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "calibrate",
     "calibrate_command",
     "calibrate_details",
+    "calibrated_catalogue",
     "eval_command",
     "evaluate",
     "gold_document",
@@ -429,6 +430,22 @@ def write_thresholds(catalogue: Catalogue, thresholds: dict[str, dict[str, float
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def calibrated_catalogue(
+    matcher: NarrativeMatcher, catalogue: Catalogue, gold: Sequence[GoldItem], target_precision: float = 0.8
+) -> Catalogue:
+    """``catalogue`` with the cosine thresholds :func:`calibrate` chooses on ``gold`` (no files written)."""
+    th = calibrate(matcher, gold, target_precision)
+    return Catalogue(
+        narratives=tuple(
+            n.model_copy(update={"thresholds": Thresholds(suggest=th[n.id]["suggest"], alert=th[n.id]["alert"])})
+            if n.id in th
+            else n
+            for n in catalogue.narratives
+        ),
+        files=dict(catalogue.files),
+    )
 
 
 def _catalogue(config: Config) -> Catalogue:

@@ -10,10 +10,10 @@
 **Stage 2, decision.** With a learned model for the narrative (``narratives learn``,
 :mod:`monitors.decision`), the document is a candidate when ``similarity`` reaches the
 model's recall floor, and the model's probability that it *asserts* the claim is compared with
-the learned (per-language) thresholds. Without one, the cosine rule applies: eligible only if
-``similarity - counter_similarity > counter_margin``, and ``score`` = ``similarity`` (+
-``keyword_bonus`` with ``keyword_mode: boost``) against ``thresholds``. In both, the language
-filter and the keyword gate (``keyword_mode: gate``) are rules the operator set and always apply.
+the learned (per-language) thresholds. Without one, ``score`` = ``similarity`` (+ ``keyword_bonus``
+with ``keyword_mode: boost``) against ``thresholds``. In both, the rules the operator wrote always
+apply: the language filter, the keyword gate (``keyword_mode: gate``) and the counter-exemplar rule
+(eligible only if ``similarity - counter_similarity > counter_margin``).
 
 All passages of a batch are compared with all exemplars (and all learned weight vectors) in
 one matrix product each.
@@ -356,10 +356,12 @@ class NarrativeMatcher:
                 reason = f"language {doc.language} not in {list(n.languages)}"
             elif n.keyword_mode == "gate" and not kws:
                 reason = "keyword gate: no keyword"
+            # The operator's counter-exemplars are a rule in both stages: a document closer to a
+            # debunk or neutral report of the topic than to any statement of the claim is not raised.
+            if not reason and csim is not None and not sim - csim > n.counter_margin:
+                reason = f"closer to a counter-exemplar ({csim:.3f} vs {sim:.3f})"
             if model is None:
                 score = sim + (n.keyword_bonus if n.keyword_mode == "boost" and kws else 0.0)
-                if not reason and csim is not None and not sim - csim > n.counter_margin:
-                    reason = f"closer to a counter-exemplar ({csim:.3f} vs {sim:.3f})"
                 s = NarrativeScore(n.id, score, sim, csim, pj, ex_row, kws, not reason, reason)
                 scores.append(self._threshold_tier(n, s))
                 continue

@@ -7,34 +7,18 @@ error like an unknown alert id in ``alerts ack`` (one line on stderr, exit 1).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.logging import setup_logging
 from core.matches import Match
-from core.settings import Config, load_config
+from core.settings import Config
 from monitors.store import MatchStore
 from monitors.verdicts import Verdict, get_match, get_verdict, list_matches, record_verdict, verdict_history
+from narrawatch.cli_more import Handler, Register, _config, _out
 
 __all__ = ["add_commands", "match_summary"]
-
-Handler = Callable[[argparse.Namespace], int]
-Register = Callable[[str], Callable[[Handler], Handler]]
-
-
-def _config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config, require_sources=False)
-    setup_logging(args.log_level or config.service.log_level, args.log_format or config.service.log_format)
-    return config
-
-
-def _out(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 def _store(config: Config) -> MatchStore:
