@@ -29,6 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "tests" / "data" / "gold"
 EVAL_CATALOGUE = ROOT / "bench" / "eval_catalogues" / "euvsdisinfo"
 
+COLUMNS = (
+    "matcher",
+    "tier",
+    "precision",
+    "recall",
+    "f1",
+    "samples_f1",
+    "support",
+    "bg_fp_per_1000_suggest",
+    "bg_fp_per_1000_alert",
+)
+"""The Markdown table columns of both benchmarks (the shipped one adds ``set`` first)."""
+
 __all__ = ["euvsdisinfo_benchmark", "main", "shipped_benchmark"]
 
 
@@ -111,17 +124,7 @@ def euvsdisinfo_benchmark(
         "Narrative detection, EUvsDisinfo time split (bench/narrative_quality.py): learn 2015-16, score 2017",
         rows,
         params={"train": len(train), "test": len(test), "bg_train": len(bg_train), "bg_test": len(bg_test)},
-        columns=[
-            "matcher",
-            "tier",
-            "precision",
-            "recall",
-            "f1",
-            "samples_f1",
-            "support",
-            "bg_fp_per_1000_suggest",
-            "bg_fp_per_1000_alert",
-        ],
+        columns=list(COLUMNS),
     )
     return rows
 
@@ -155,18 +158,7 @@ def shipped_benchmark(*, background: int = 6000) -> list[dict[str, Any]]:
         "Narrative detection, shipped catalogue (bench/narrative_quality.py): dev and held-out sets, later background",
         rows,
         params={"bg_test": len(bg_test)},
-        columns=[
-            "set",
-            "matcher",
-            "tier",
-            "precision",
-            "recall",
-            "f1",
-            "samples_f1",
-            "support",
-            "bg_fp_per_1000_suggest",
-            "bg_fp_per_1000_alert",
-        ],
+        columns=["set", *COLUMNS],
     )
     return rows
 

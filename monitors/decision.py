@@ -46,6 +46,7 @@ __all__ = [
     "LabelledExamples",
     "LearnedState",
     "NarrativeModel",
+    "excerpt",
     "load_learned",
     "narrative_fingerprint",
     "save_learned",
@@ -65,6 +66,12 @@ VETO_SIMILARITY = 0.9
 the narrative (and closer to it than to any positive example) is not raised."""
 
 _FORMAT = 1
+
+
+def excerpt(text: str, n: int = 160) -> str:
+    """``text`` on one line, cut to ``n`` characters (reasons and kept examples shown to analysts)."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError, ConfigIssue
-from monitors.decision import LabelledExamples, LearnedState, NarrativeModel
+from monitors.decision import LabelledExamples, LearnedState, NarrativeModel, excerpt
 from monitors.evaluate import GoldItem, gold_document
 from monitors.narratives import Features, NarrativeMatcher
 
@@ -131,11 +131,6 @@ def _features(matcher: NarrativeMatcher, rows: Sequence[_Row], batch: int = 256)
         np.concatenate([p.scalars for p in parts]),
         np.concatenate([p.has_passages for p in parts]),
     )
-
-
-def _excerpt(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:
@@ -298,7 +293,7 @@ def _fit_narrative(
         vectors=x_raw[keep, :dim].astype(np.float32),
         positive=y[keep].copy(),
         kinds=tuple(kinds[i] for i in keep),
-        texts=tuple(_excerpt(texts[i]) for i in keep),
+        texts=tuple(excerpt(texts[i]) for i in keep),
     )
     return NarrativeModel(
         narrative_id=nid,

@@ -35,7 +35,7 @@ from core.matches import Match, Tier
 from index.base import DocumentIndex
 from index.embed import Embedder
 from monitors.catalogue import Catalogue, Narrative, Thresholds
-from monitors.decision import SCALAR_FEATURES, VETO_SIMILARITY, LearnedState, NarrativeModel, sigmoid
+from monitors.decision import SCALAR_FEATURES, VETO_SIMILARITY, LearnedState, NarrativeModel, excerpt, sigmoid
 
 __all__ = ["Features", "NarrativeMatcher", "NarrativeScore", "find_keywords", "keyword_pattern"]
 
@@ -135,11 +135,6 @@ class _Stage1:
 
 _VECTOR_CACHE: dict[str, dict[str, np.ndarray]] = {}
 """Embedding space key -> exemplar text -> vector; shared by matchers in one process."""
-
-
-def _excerpt(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 class NarrativeMatcher:
@@ -277,20 +272,24 @@ class NarrativeMatcher:
         counter, _ = self._per_narrative_max(allp @ self.counters.vectors.T, self.counters, k)
         return _Stage1(allp, offsets, best, arg, counter)
 
-    def _doc_scalars(self, doc: Document, best: np.ndarray, counter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _doc_keywords(self, doc: Document) -> list[tuple[str, ...]]:
+        """The keywords each narrative finds in the document's title and text (none with ``off``)."""
+        text = f"{doc.title}\n{doc.text}"
+        return [
+            find_keywords(pat, text) if n.keyword_mode != "off" else ()
+            for n, pat in zip(self.narratives, self._patterns, strict=True)
+        ]
+
+    def _doc_scalars(
+        self, kws: Sequence[tuple[str, ...]], best: np.ndarray, counter: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(best passage per narrative, scalars (narratives x features)) for one document's rows."""
         k = len(self.narratives)
         p = np.argmax(best, axis=0)
         sim = best[p, np.arange(k)].astype(np.float64)
         top2 = np.sort(best, axis=0)[-2:].mean(axis=0) if best.shape[0] >= 2 else sim
         csim = np.where(self.counters.has_rows, counter.max(axis=0), 0.0).astype(np.float64)
-        text = f"{doc.title}\n{doc.text}"
-        kw = np.array(
-            [
-                1.0 if n.keyword_mode != "off" and find_keywords(pat, text) else 0.0
-                for n, pat in zip(self.narratives, self._patterns, strict=True)
-            ]
-        )
+        kw = np.array([1.0 if found else 0.0 for found in kws])
         return p, np.stack([sim, top2, csim, sim - csim, kw], axis=1)
 
     def features(self, pairs: Sequence[tuple[Document, Vectors]]) -> Features:
@@ -306,7 +305,7 @@ class NarrativeMatcher:
             if hi == lo:
                 continue
             has[i] = True
-            p, scal = self._doc_scalars(doc, st.best[lo:hi], st.counter[lo:hi])
+            p, scal = self._doc_scalars(self._doc_keywords(doc), st.best[lo:hi], st.counter[lo:hi])
             pv[i] = st.passages[lo + p]
             dv[i] = _unit(st.passages[lo:hi].mean(axis=0))
             sc[i] = scal
@@ -331,24 +330,31 @@ class NarrativeMatcher:
                     ]
                 )
                 continue
-            p, scal = self._doc_scalars(doc, st.best[lo:hi], st.counter[lo:hi])
+            kws = self._doc_keywords(doc)
+            p, scal = self._doc_scalars(kws, st.best[lo:hi], st.counter[lo:hi])
             logits = None
             if pass_logit is not None:
                 dvec = _unit(st.passages[lo:hi].mean(axis=0))
                 logits = pass_logit[lo + p, np.arange(k)] + self._wd @ dvec + (self._ws * scal).sum(axis=1) + self._bias
-            out.append(self._score_doc(doc, st, lo, p, scal, logits))
+            out.append(self._score_doc(doc, st, lo, p, scal, kws, logits))
         return out
 
     def _score_doc(
-        self, doc: Document, st: _Stage1, lo: int, p: np.ndarray, scal: np.ndarray, logits: np.ndarray | None
+        self,
+        doc: Document,
+        st: _Stage1,
+        lo: int,
+        p: np.ndarray,
+        scal: np.ndarray,
+        doc_kws: Sequence[tuple[str, ...]],
+        logits: np.ndarray | None,
     ) -> list[NarrativeScore]:
         scores: list[NarrativeScore] = []
-        text = f"{doc.title}\n{doc.text}"
         for j, n in enumerate(self.narratives):
             pj = int(p[j])
             sim = float(scal[j, 0])
             csim: float | None = float(scal[j, 2]) if self.counters.has_rows[j] else None
-            kws = find_keywords(self._patterns[j], text) if n.keyword_mode != "off" else ()
+            kws = doc_kws[j]
             ex_row = int(st.arg[lo + pj, j])
             model = self.models[j]
             reason = ""
@@ -383,7 +389,7 @@ class NarrativeMatcher:
         cut = th.alert if tier == "alert" else th.suggest
         reasons = [
             f"thresholds only ({self._why_threshold[n.id]}): cosine score {s.score:.3f} >= {tier} threshold {cut:.3f}",
-            f"closest exemplar ({s.similarity:.3f}): «{_excerpt(self.exemplars.texts[s.exemplar_index])}»",
+            f"closest exemplar ({s.similarity:.3f}): «{excerpt(self.exemplars.texts[s.exemplar_index])}»",
         ]
         if s.counter_similarity is not None:
             reasons.append(f"closest counter-exemplar {s.counter_similarity:.3f} (lower than the exemplar)")
@@ -403,7 +409,7 @@ class NarrativeMatcher:
             f"learned model: p={s.probability:.2f} that it asserts the claim "
             f"(suggest >= {model.suggest_for(doc.language):.2f}; alert >= {model.alert:.2f} "
             f"with similarity >= {model.alert_similarity:.2f})",
-            f"closest exemplar ({s.similarity:.3f}): «{_excerpt(self.exemplars.texts[s.exemplar_index])}»",
+            f"closest exemplar ({s.similarity:.3f}): «{excerpt(self.exemplars.texts[s.exemplar_index])}»",
         ]
         ex = model.examples
         if ex is not None and len(ex):

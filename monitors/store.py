@@ -37,6 +37,7 @@ __all__ = [
     "decode_match",
     "fingerprint_jaccard",
     "normalize_outlet",
+    "select_sql",
 ]
 
 log = logging.getLogger(__name__)
@@ -432,13 +433,7 @@ class MatchStore:
             if values is not None:
                 where.append(f"{column} IN ({', '.join('?' * len(values))})")
                 args.extend(values)
-        sql = f"SELECT {_COLUMNS} FROM matches"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY published, document_id, narrative_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql = select_sql(f"SELECT {_COLUMNS} FROM matches", where, "published, document_id, narrative_id", limit, args)
         cache: _ReadCache | None = getattr(self._local, "cache", None)
         if (
             cache is not None
@@ -540,6 +535,15 @@ class MatchStore:
     def first_seen_by_language(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
         """language -> the earliest match of the narrative in it (published before ``until``)."""
         return self._first_seen("language", narrative_id, until)
+
+
+def select_sql(base: str, where: Sequence[str], order_by: str, limit: int | None, args: list[object]) -> str:
+    """``base`` + ``WHERE`` (conditions joined by AND) + ``ORDER BY`` + ``LIMIT ?`` (appended to ``args``)."""
+    sql = base + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY " + order_by
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql
 
 
 def _row(m: Match) -> tuple[object, ...]:

@@ -26,7 +26,7 @@ from typing import Any, Literal, cast
 
 from core.errors import UnknownNameError
 from core.matches import Match
-from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, MatchStore, decode_match
+from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, MatchStore, decode_match, select_sql
 
 __all__ = [
     "VERDICTS",
@@ -218,13 +218,7 @@ def list_verdicts(
     if verdict is not None:
         where.append("verdict = ?")
         args.append(verdict)
-    sql = f"SELECT {VERDICT_COLUMNS} FROM verdicts"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY at DESC, match_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
+    sql = select_sql(f"SELECT {VERDICT_COLUMNS} FROM verdicts", where, "at DESC, match_id", limit, args)
     with store.connection() as conn:
         return [_verdict(r) for r in conn.execute(sql, args)]
 
@@ -261,13 +255,13 @@ def list_matches(
     elif verdict is not None:
         where.append("v.verdict = ?")
         args.append(verdict)
-    sql = f"SELECT {cols}, {vcols} FROM matches AS m LEFT JOIN verdicts AS v ON v.match_id = m.match_id"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY m.published DESC, m.document_id, m.narrative_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
+    sql = select_sql(
+        f"SELECT {cols}, {vcols} FROM matches AS m LEFT JOIN verdicts AS v ON v.match_id = m.match_id",
+        where,
+        "m.published DESC, m.document_id, m.narrative_id",
+        limit,
+        args,
+    )
     n = len(MATCH_COLUMNS.split(", "))
     with store.connection() as conn:
         rows = conn.execute(sql, args).fetchall()
