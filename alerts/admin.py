@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.config import AlertsConfig, build_channels
-from alerts.outbox import Dispatcher, Outbox
+from alerts.outbox import AlertRow, Dispatcher, Outbox
 from alerts.render import render_text
 from alerts.rules import AlertEngine, run_rule
 from core.errors import UnknownNameError
@@ -38,39 +38,59 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _row_dict(r: AlertRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "rule": r.rule,
+        "severity": r.severity,
+        "title": r.title,
+        "created": r.created.isoformat(),
+        "acked_at": _iso(r.acked_at),
+        "acked_by": r.acked_by,
+        "ack_note": r.ack_note,
+        "deliveries": r.deliveries,
+    }
+
+
 def alerts_list(
-    config: Config, *, since: datetime | None = None, rule: str | None = None, unacked: bool = False, limit: int = 50
+    config: Config,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    rule: str | None = None,
+    severity: str | None = None,
+    unacked: bool = False,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Alerts newest first: id, rule, severity, title, created, acked, per-channel delivery status."""
+    """Alerts created in ``[since, until)``, newest first, one page (``limit`` rows after skipping
+    ``offset``): id, rule, severity, title, created, acknowledgement (at, by, note), per-channel
+    delivery status."""
     with open_outbox(config) as outbox:
-        rows = outbox.list_alerts(since=since, rule=rule, unacked=unacked, limit=limit)
-    return [
-        {
-            "id": r.id,
-            "rule": r.rule,
-            "severity": r.severity,
-            "title": r.title,
-            "created": r.created.isoformat(),
-            "acked_at": _iso(r.acked_at),
-            "acked_by": r.acked_by,
-            "deliveries": r.deliveries,
-        }
-        for r in rows
-    ]
+        rows = outbox.list_alerts(
+            since=since, until=until, rule=rule, severity=severity, unacked=unacked, limit=limit, offset=offset
+        )
+    return [_row_dict(r) for r in rows]
+
+
+def _unknown(outbox: Outbox, alert_id: str) -> UnknownNameError:
+    return UnknownNameError("alert", alert_id, [r.id for r in outbox.list_alerts(limit=20)])
 
 
 def alerts_show(config: Config, alert_id: str) -> dict[str, Any]:
-    """One alert in full (events, evidence, rendered text) with its delivery rows; UnknownNameError if absent."""
+    """One alert in full (events, evidence, rendered text, acknowledgement with its note) with its
+    delivery rows; UnknownNameError if absent."""
     with open_outbox(config) as outbox:
         alert = outbox.alert(alert_id)
         if alert is None:
-            raise UnknownNameError("alert", alert_id, [r.id for r in outbox.list_alerts(limit=20)])
+            raise _unknown(outbox, alert_id)
         deliveries = outbox.deliveries(alert_id)
-        row = next((r for r in outbox.list_alerts(limit=1_000_000) if r.id == alert_id), None)
+        row = outbox.alert_row(alert_id)
     out = alert_to_dict(alert)
     out["text"] = render_text(alert)
     out["acked_at"] = _iso(row.acked_at) if row else None
     out["acked_by"] = row.acked_by if row else ""
+    out["ack_note"] = row.ack_note if row else ""
     out["deliveries"] = [
         {
             "channel": d.channel_id,
@@ -86,12 +106,13 @@ def alerts_show(config: Config, alert_id: str) -> dict[str, Any]:
     return out
 
 
-def alerts_ack(config: Config, alert_id: str, by: str = "", now: datetime | None = None) -> bool:
-    """Acknowledge an alert; False if it was already acknowledged; UnknownNameError if absent."""
+def alerts_ack(config: Config, alert_id: str, by: str = "", now: datetime | None = None, note: str = "") -> bool:
+    """Acknowledge an alert (who, when and the note are stored); False if it was already
+    acknowledged (the first acknowledgement and its note stand); UnknownNameError if absent."""
     with open_outbox(config) as outbox:
         if outbox.alert(alert_id) is None:
-            raise UnknownNameError("alert", alert_id, [r.id for r in outbox.list_alerts(limit=20)])
-        return outbox.ack(alert_id, now or datetime.now(UTC), by)
+            raise _unknown(outbox, alert_id)
+        return outbox.ack(alert_id, now or datetime.now(UTC), by, note)
 
 
 def rules_test(

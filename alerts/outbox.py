@@ -8,12 +8,22 @@ again. Contract: **at-least-once** delivery; a crash between a channel's acknowl
 ``sent`` commit re-sends that one row after restart with the same ``Idempotency-Key``, so a
 webhook receiver that de-duplicates by the key sees it exactly once. SMTP, Slack and Telegram
 have no idempotent submit: that window (milliseconds) can produce one duplicate message.
+
+Leases. A dispatcher claims a row before sending it: ``lease_owner`` names the claiming process
+(:func:`lease_owner`: boot id, pid namespace, pid and the process's start time) and
+``lease_until`` is the claim time plus the lease. Another dispatcher may take the row when the
+lease ran out **or the owner is gone** (same machine boot and pid namespace, and no process with
+that pid and start time is running), so a dispatcher restarted after ``kill -9`` re-sends the
+in-flight row at once, with the same idempotency key. An owner that cannot be checked (another
+machine or container) is trusted until ``lease_until``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,8 +37,18 @@ from alerts.channels.base import Channel
 from alerts.config import OutboxSettings
 from core.errors import AlertDeliveryError
 from core.events import Alert, alert_from_dict, alert_to_dict
+from core.files import private_file
 
-__all__ = ["AlertRow", "Delivery", "DeliveryStatus", "Dispatcher", "Outbox", "idempotency_key"]
+__all__ = [
+    "AlertRow",
+    "Delivery",
+    "DeliveryStatus",
+    "Dispatcher",
+    "Outbox",
+    "idempotency_key",
+    "lease_owner",
+    "lease_owner_alive",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +63,11 @@ CREATE TABLE IF NOT EXISTS alerts (
     created INTEGER NOT NULL,
     payload TEXT NOT NULL,
     acked_at INTEGER,
-    acked_by TEXT NOT NULL DEFAULT ''
+    acked_by TEXT NOT NULL DEFAULT '',
+    ack_note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alerts_created ON alerts (created);
+CREATE INDEX IF NOT EXISTS alerts_rule_created ON alerts (rule, created);
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_id TEXT NOT NULL REFERENCES alerts (id),
     channel_id TEXT NOT NULL,
@@ -54,6 +76,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_until INTEGER,
+    lease_owner TEXT,
     last_error TEXT NOT NULL DEFAULT '',
     sent_at INTEGER,
     created INTEGER NOT NULL,
@@ -101,6 +124,77 @@ def from_us(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + int(value) * _US
 
 
+_ADDED_COLUMNS = (
+    ("deliveries", "lease_owner", "TEXT"),
+    ("alerts", "ack_note", "TEXT NOT NULL DEFAULT ''"),
+)
+"""Columns added after the first release: outboxes created before them are migrated on open."""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _boot_id() -> str:
+    return _read("/proc/sys/kernel/random/boot_id")
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22); "" when
+    there is no such process or it is a zombie (killed, not yet reaped)."""
+    stat = _read(f"/proc/{pid}/stat")
+    # The command name (field 2) is in parentheses and may hold spaces: split after the last ")".
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):
+        return ""
+    return fields[19]
+
+
+_OWNER: tuple[int, str] | None = None
+
+
+def lease_owner() -> str:
+    """This process's lease-owner token ``host|boot id|pid namespace|pid|start time`` (cached per pid)."""
+    global _OWNER
+    pid = os.getpid()
+    if _OWNER is None or _OWNER[0] != pid:
+        host = socket.gethostname().replace("|", "_")
+        _OWNER = (pid, f"{host}|{_boot_id()}|{_pid_namespace()}|{pid}|{_start_time(pid)}")
+    return _OWNER[1]
+
+
+def lease_owner_alive(owner: str) -> bool | None:
+    """Is the process that wrote the token ``owner`` still running?
+
+    False when it is gone: no process with that pid and start time in this boot, or a token of an
+    earlier boot of this machine. None when this process cannot tell (no ``/proc``, another host
+    or pid namespace such as another container): the lease then holds until ``lease_until``.
+    """
+    parts = owner.split("|")
+    if len(parts) != 5 or not all(parts) or not parts[3].isdigit():
+        return None
+    host, boot, ns, pid, start = parts
+    here = _boot_id()
+    if not here or host != socket.gethostname().replace("|", "_"):
+        return None
+    if boot != here:
+        return False
+    if ns != _pid_namespace():
+        return None
+    return _start_time(int(pid)) == start
+
+
 def idempotency_key(alert_id: str, channel_id: str) -> str:
     """The delivery's idempotency key: stable across retries and restarts."""
     return f"{alert_id}.{channel_id}"
@@ -119,6 +213,9 @@ class Delivery:
     last_error: str
     sent_at: datetime | None
     created: datetime
+    lease_owner: str | None = None
+    """The process holding the row's lease (see :func:`lease_owner`), if any."""
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +231,8 @@ class AlertRow:
     acked_by: str
     deliveries: dict[str, str]
     """channel id -> status."""
+    ack_note: str = ""
+    """The analyst's note given with the acknowledgement."""
 
 
 class Outbox:
@@ -143,14 +242,21 @@ class Outbox:
         self.path = Path(path)
         self.settings = settings or OutboxSettings()
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 (core.files)
         self._lock = threading.RLock()
         self._depth = 0
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
         self.conn.executescript(_SCHEMA)
+
+    def _migrate(self) -> None:
+        for table, name, decl in _ADDED_COLUMNS:
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if have and name not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         """Close the database."""
@@ -210,25 +316,44 @@ class Outbox:
         return True
 
     def due(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due and that no live lease holds, oldest first."""
+        """Pending deliveries whose next attempt is due and that no live lease holds, oldest first.
+
+        A lease is live until its ``lease_until`` (wall-clock time) unless its owner process is
+        gone (:func:`lease_owner_alive`); this process's own leases are live (a send in flight).
+        """
         t = to_us(now)
+        wall = to_us(datetime.now(UTC))
         with self._lock:
             rows = self.conn.execute(
-                "SELECT alert_id, channel_id, idempotency_key, status, attempts, next_attempt_at, last_error, sent_at, "
-                "created FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY created, alert_id, channel_id LIMIT ?",
-                (t, t, limit),
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner IS NOT NULL AND lease_owner != ?)) "
+                "ORDER BY created, alert_id, channel_id LIMIT ?",
+                (t, wall, lease_owner(), limit),
             ).fetchall()
-        return [_delivery(r) for r in rows]
+        out = [_delivery(r) for r in rows]
+        alive: dict[str, bool | None] = {}
+        return [d for d in out if _lease_free(d, wall, alive)]
 
     def claim(self, d: Delivery, now: datetime, lease: timedelta) -> bool:
-        """Take a lease on a pending row so a second dispatcher on the same file skips it."""
-        t = to_us(now)
+        """Take a lease on a pending row so a second dispatcher on the same file skips it.
+
+        The lease names this process and runs ``lease`` from now on the wall clock (``now`` is the
+        pass's scheduling time, which tests move); a compare-and-set on the lease ``d`` was read
+        with, so of two dispatchers that both found a dead owner's row only one takes it.
+        """
+        wall = datetime.now(UTC)
         with self.transaction() as c:
             cur = c.execute(
-                "UPDATE deliveries SET lease_until = ? WHERE alert_id = ? AND channel_id = ? AND status = 'pending' "
-                "AND (lease_until IS NULL OR lease_until <= ?)",
-                (to_us(now + lease), d.alert_id, d.channel_id, t),
+                "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE alert_id = ? AND channel_id = ? "
+                "AND status = 'pending' AND lease_owner IS ? AND lease_until IS ?",
+                (
+                    to_us(wall + lease),
+                    lease_owner(),
+                    d.alert_id,
+                    d.channel_id,
+                    d.lease_owner,
+                    None if d.lease_until is None else to_us(d.lease_until),
+                ),
             )
             return cur.rowcount == 1
 
@@ -237,6 +362,7 @@ class Outbox:
         with self.transaction() as c:
             c.execute(
                 "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, lease_until = NULL, "
+                "lease_owner = NULL, "
                 "last_error = '' WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
                 (to_us(now), d.alert_id, d.channel_id),
             )
@@ -253,7 +379,7 @@ class Outbox:
         with self.transaction() as c:
             c.execute(
                 "UPDATE deliveries SET attempts = ?, next_attempt_at = ?, last_error = ?, status = ?, "
-                "lease_until = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                "lease_until = NULL, lease_owner = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
                 (attempts, to_us(now + delay), error[:500], status, d.alert_id, d.channel_id),
             )
         return status, now + delay
@@ -262,8 +388,8 @@ class Outbox:
         """Move a due row's next attempt without counting an attempt (its channel just failed)."""
         with self.transaction() as c:
             c.execute(
-                "UPDATE deliveries SET next_attempt_at = max(next_attempt_at, ?), lease_until = NULL "
-                "WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                "UPDATE deliveries SET next_attempt_at = max(next_attempt_at, ?), lease_until = NULL, "
+                "lease_owner = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
                 (to_us(until), d.alert_id, d.channel_id),
             )
 
@@ -283,10 +409,7 @@ class Outbox:
 
     def deliveries(self, alert_id: str | None = None, status: DeliveryStatus | None = None) -> list[Delivery]:
         """Delivery rows, optionally of one alert and/or one status."""
-        sql = (
-            "SELECT alert_id, channel_id, idempotency_key, status, attempts, next_attempt_at, last_error, sent_at, "
-            "created FROM deliveries"
-        )
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
         where, args = [], []
         if alert_id is not None:
             where.append("alert_id = ?")
@@ -300,49 +423,69 @@ class Outbox:
             return [_delivery(r) for r in self.conn.execute(sql + " ORDER BY created, alert_id, channel_id", args)]
 
     def list_alerts(
-        self, *, since: datetime | None = None, rule: str | None = None, unacked: bool = False, limit: int = 50
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        rule: str | None = None,
+        severity: str | None = None,
+        unacked: bool = False,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[AlertRow]:
-        """Alerts, newest first."""
-        sql = "SELECT id, rule, severity, title, created, acked_at, acked_by FROM alerts"
+        """Alerts created in ``[since, until)``, newest first (ties by id), one page: every filter,
+        the order, ``limit`` and ``offset`` are applied in SQL, and only the page's deliveries are read."""
         where: list[str] = []
         args: list[Any] = []
         if since is not None:
             where.append("created >= ?")
             args.append(to_us(since))
+        if until is not None:
+            where.append("created < ?")
+            args.append(to_us(until))
         if rule is not None:
             where.append("rule = ?")
             args.append(rule)
+        if severity is not None:
+            where.append("severity = ?")
+            args.append(severity)
         if unacked:
             where.append("acked_at IS NULL")
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id LIMIT ?"
-        args.append(limit)
+        sql += " ORDER BY created DESC, id LIMIT ? OFFSET ?"
+        args.extend([max(0, limit), max(0, offset)])
         with self._lock:
             rows = self.conn.execute(sql, args).fetchall()
-            states: dict[str, dict[str, str]] = {}
-            for aid, ch, st in self.conn.execute("SELECT alert_id, channel_id, status FROM deliveries"):
-                states.setdefault(aid, {})[ch] = st
-        return [
-            AlertRow(
-                id=r[0],
-                rule=r[1],
-                severity=r[2],
-                title=r[3],
-                created=_dt(r[4]),
-                acked_at=from_us(r[5]),
-                acked_by=r[6],
-                deliveries=states.get(r[0], {}),
-            )
-            for r in rows
-        ]
+            states = self._delivery_states([r[0] for r in rows])
+        return [_alert_row(r, states.get(r[0], {})) for r in rows]
 
-    def ack(self, alert_id: str, now: datetime, by: str = "") -> bool:
-        """Mark an alert acknowledged by an analyst; False if unknown or already acknowledged."""
+    def alert_row(self, alert_id: str) -> AlertRow | None:
+        """One alert's summary, acknowledgement and delivery states (None if unknown)."""
+        with self._lock:
+            row = self.conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            states = self._delivery_states([alert_id]) if row else {}
+        return None if row is None else _alert_row(row, states.get(alert_id, {}))
+
+    def _delivery_states(self, alert_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        states: dict[str, dict[str, str]] = {}
+        for i in range(0, len(alert_ids), 500):
+            chunk = list(alert_ids[i : i + 500])
+            sql = (
+                f"SELECT alert_id, channel_id, status FROM deliveries WHERE alert_id IN ({', '.join('?' * len(chunk))})"
+            )
+            for aid, ch, st in self.conn.execute(sql, chunk):
+                states.setdefault(aid, {})[ch] = st
+        return states
+
+    def ack(self, alert_id: str, now: datetime, by: str = "", note: str = "") -> bool:
+        """Mark an alert acknowledged by an analyst, with an optional note (who, when and the note are
+        stored); False if unknown or already acknowledged (the first acknowledgement stands)."""
         with self.transaction() as c:
             cur = c.execute(
-                "UPDATE alerts SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL",
-                (to_us(now), by, alert_id),
+                "UPDATE alerts SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ? AND acked_at IS NULL",
+                (to_us(now), by, note, alert_id),
             )
             return cur.rowcount == 1
 
@@ -354,10 +497,33 @@ class Outbox:
         return out
 
 
+_ALERT_COLUMNS = "id, rule, severity, title, created, acked_at, acked_by, ack_note"
+
+
+def _alert_row(r: Sequence[Any], deliveries: dict[str, str]) -> AlertRow:
+    return AlertRow(
+        id=r[0],
+        rule=r[1],
+        severity=r[2],
+        title=r[3],
+        created=_dt(r[4]),
+        acked_at=from_us(r[5]),
+        acked_by=r[6],
+        deliveries=deliveries,
+        ack_note=r[7],
+    )
+
+
 def _dt(value: int) -> datetime:
     out = from_us(value)
     assert out is not None
     return out
+
+
+_DELIVERY_COLUMNS = (
+    "alert_id, channel_id, idempotency_key, status, attempts, next_attempt_at, last_error, sent_at, created, "
+    "lease_owner, lease_until"
+)
 
 
 def _delivery(r: Sequence[Any]) -> Delivery:
@@ -371,7 +537,22 @@ def _delivery(r: Sequence[Any]) -> Delivery:
         last_error=r[6],
         sent_at=from_us(r[7]),
         created=_dt(r[8]),
+        lease_owner=r[9],
+        lease_until=from_us(r[10]),
     )
+
+
+def _lease_free(d: Delivery, wall: int, alive: dict[str, bool | None]) -> bool:
+    """May another dispatcher take ``d``: no lease, an expired one, or one whose owner is gone."""
+    if d.lease_until is None or to_us(d.lease_until) <= wall:
+        return True
+    if d.lease_owner is None or d.lease_owner == lease_owner():
+        return False
+    if d.lease_owner not in alive:
+        alive[d.lease_owner] = lease_owner_alive(d.lease_owner)
+        if alive[d.lease_owner] is False:
+            log.info("outbox: lease of %s -> %s belongs to a process that is gone; taking it", d.alert_id, d.channel_id)
+    return alive[d.lease_owner] is False
 
 
 class Dispatcher:

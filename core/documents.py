@@ -7,14 +7,19 @@ index    -> :class:`IndexedDocument` (document + one vector per passage), :class
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "EARLIEST_STORABLE",
+    "FUTURE_TOLERANCE",
+    "LATEST_STORABLE",
+    "MAX_COUNTER",
+    "MAX_SEARCH_K",
     "Document",
     "EmbeddingSpace",
     "IndexStats",
@@ -26,6 +31,7 @@ __all__ = [
     "UpsertResult",
     "Vector",
     "Vectors",
+    "clamp_storable",
     "document_id_for_telegram",
     "document_id_for_url",
     "utcnow",
@@ -102,6 +108,55 @@ class Document:
                 raise ValueError(f"Document.{name} must be timezone-aware (UTC), got {value!r}")
             if value.utcoffset() != UTC.utcoffset(value):
                 object.__setattr__(self, name, value.astimezone(UTC))
+
+
+EARLIEST_STORABLE = datetime(1970, 1, 1, tzinfo=UTC)
+"""Earliest date a backend stores (Elasticsearch ``date_nanos`` rejects earlier ones)."""
+LATEST_STORABLE = datetime(2262, 4, 11, tzinfo=UTC)
+"""Latest date a backend stores (``date_nanos`` ends on 2262-04-11T23:47:16Z)."""
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""Clock skew allowed between a publisher and us before ``published`` counts as in the future."""
+MAX_COUNTER = 2**63 - 1
+"""Largest integer counter (``views``) a backend stores (a signed 64-bit ``long``)."""
+
+
+def clamp_storable(doc: Document, now: datetime | None = None) -> Document:
+    """``doc`` with values a backend would reject for good replaced (the same object if none are).
+
+    * ``published`` before 1970-01-01 or after 2262-04-10 becomes ``fetched``;
+    * with ``now`` (the caller's clock): ``published`` more than :data:`FUTURE_TOLERANCE` after
+      ``now`` becomes ``fetched``, and a ``fetched`` outside the storable range or in the
+      future becomes ``now``;
+    * ``views`` below 0 or above :data:`MAX_COUNTER` becomes None.
+
+    What was replaced is recorded in ``extra["clamped"]``: field -> ``{"reason", "claimed"}``
+    (the claimed value as a string), so nothing the source said is lost.
+    """
+    clamped: dict[str, dict[str, str]] = {}
+    fetched = doc.fetched
+    latest = LATEST_STORABLE - timedelta(days=1)
+    if now is not None and not EARLIEST_STORABLE <= fetched <= now + FUTURE_TOLERANCE:
+        clamped["fetched"] = {"reason": "fetched_out_of_range", "claimed": fetched.isoformat()}
+        fetched = now
+    elif not EARLIEST_STORABLE <= fetched <= latest:
+        clamped["fetched"] = {"reason": "fetched_out_of_range", "claimed": fetched.isoformat()}
+        fetched = min(max(fetched, EARLIEST_STORABLE), latest)
+    published = doc.published
+    if published < EARLIEST_STORABLE:
+        clamped["published"] = {"reason": "published_before_1970", "claimed": published.isoformat()}
+        published = fetched
+    elif published > latest or (now is not None and published > now + FUTURE_TOLERANCE):
+        clamped["published"] = {"reason": "published_in_future", "claimed": published.isoformat()}
+        published = fetched
+    views = doc.views
+    if views is not None and not 0 <= views <= MAX_COUNTER:
+        clamped["views"] = {"reason": "views_out_of_range", "claimed": str(views)}
+        views = None
+    if not clamped:
+        return doc
+    extra = dict(doc.extra)
+    extra["clamped"] = {**dict(extra.get("clamped") or {}), **clamped}
+    return replace(doc, published=published, fetched=fetched, views=views, extra=extra)
 
 
 @dataclass(frozen=True)
@@ -187,6 +242,11 @@ class UpsertResult:
     new: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    """Refused permanently by the backend (e.g. a value its mapping cannot hold): not stored,
+    recorded once by the backend with the reason, and not worth sending again unchanged."""
+    carried: tuple[str, ...] = ()
+    """Ids another source owns: recorded as sightings, the stored record left as it was."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +260,10 @@ class SearchFilters:
     until: datetime | None = None
     """Half-open: ``since <= published < until``."""
     document_ids: tuple[str, ...] = ()
+
+
+MAX_SEARCH_K = 10_000
+"""The most hits one search may ask a backend for."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +280,12 @@ class SearchQuery:
     filters: SearchFilters = field(default_factory=SearchFilters)
     group_by_document: bool = True
     """True: one hit per document (its best passage). False: one hit per passage."""
+
+    def __post_init__(self) -> None:
+        # Every backend is asked for k hits; tantivy aborts the process on a k of 3e9, so the
+        # ceiling is checked here once for all of them (front-ends bound k lower still).
+        if not 1 <= self.k <= MAX_SEARCH_K:
+            raise ValueError(f"k must be 1..{MAX_SEARCH_K}, got {self.k}")
 
 
 @dataclass(frozen=True)

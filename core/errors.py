@@ -23,6 +23,7 @@ __all__ = [
     "NarrawatchError",
     "ParseError",
     "UnknownNameError",
+    "UnsupportedURL",
 ]
 
 
@@ -74,6 +75,20 @@ class FetchError(CrawlError):
 
 class ParseError(CrawlError):
     """A fetched body could not be parsed (malformed feed, not a Telegram preview page, ...)."""
+
+
+class UnsupportedURL(ParseError, ValueError):
+    """A link cannot name a document: not ``http(s)`` (``javascript:``, ``data:``, ``mailto:`` ...) or no host.
+
+    ``reason`` is the drop reason crawlers count (``unsupported_url``).
+    """
+
+    reason = "unsupported_url"
+
+    def __init__(self, url: str, why: str) -> None:
+        self.url = url
+        self.why = why
+        super().__init__(f"{why}: {url[:200]!r}")
 
 
 class ExtractionError(CrawlError):

@@ -79,7 +79,15 @@ class DetectorEvent:
 
 @dataclass(frozen=True)
 class SourceHealth:
-    """Crawl state of one source, as the crawl-state store reports it."""
+    """Crawl state of one source, as the crawl-state store reports it.
+
+    ``last_pass_warnings`` counts the non-fatal problems of the source's last pass (feed parse
+    warnings, rejected Telegram ids, id gaps), by reason in ``warning_reasons``, with up to five
+    messages in ``last_warnings``. Telegram only: ``backfill_ranges`` are id ranges (exclusive
+    bounds) still to be walked by later runs, ``backfill_pending`` the ids they span (an upper
+    bound: deleted posts take ids too), ``id_gaps`` the most recent ``(first, last)`` runs of ids
+    found absent or given up.
+    """
 
     source_id: str
     last_success: datetime | None
@@ -89,6 +97,16 @@ class SourceHealth:
     items_24h: int
     last_item: datetime | None
     outlet: str = ""
+    last_pass_warnings: int = 0
+    warning_reasons: Mapping[str, int] = field(default_factory=dict, hash=False)
+    last_warnings: tuple[str, ...] = ()
+    backfill_ranges: tuple[tuple[int, int], ...] = ()
+    id_gaps: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def backfill_pending(self) -> int:
+        """Ids inside the open backfill ranges."""
+        return sum(before - after - 1 for after, before in self.backfill_ranges)
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,7 @@ def match_to_dict(m: Match) -> dict[str, Any]:
         "fingerprint": list(m.fingerprint),
         "forwarded_from": m.forwarded_from,
         "matched_at": _iso(m.matched_at),
+        "seen": _iso(m.seen),
     }
 
 
@@ -198,6 +217,7 @@ def match_from_dict(d: Mapping[str, Any]) -> Match:
         fingerprint=tuple(int(x) for x in d.get("fingerprint", ())),
         forwarded_from=d.get("forwarded_from", ""),
         matched_at=_dt(d.get("matched_at")),
+        seen=_dt(d.get("seen")),
     )
 
 

@@ -1,7 +1,8 @@
 """Structured logging and per-stage counters.
 
 Use ``logging.getLogger(__name__)`` with %-style arguments everywhere; :func:`setup_logging`
-installs a text or JSON formatter. :class:`StageCounters` counts what each stage did
+installs a text or JSON formatter and a :class:`core.redact.RedactingFilter` on its handler (no
+secret reaches a log at any level: see :mod:`core.redact`). :class:`StageCounters` counts what each stage did
 (fetched, extracted, dropped by reason, indexed, matched, alerted) and is logged at the end
 of every pass.
 """
@@ -14,9 +15,27 @@ import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["JsonFormatter", "StageCounters", "setup_logging"]
+from core.redact import RedactingFilter
+
+__all__ = ["QUIET_LOGGERS", "JsonFormatter", "StageCounters", "setup_logging"]
+
+QUIET_LOGGERS = (
+    "scrapy",
+    "twisted",
+    "urllib3",
+    "elastic_transport",
+    "trafilatura",
+    "htmldate",
+    "filelock",
+    # httpx logs every request URL at INFO (a Telegram bot token and a Slack webhook URL are URLs);
+    # httpcore logs connection details at DEBUG. The redacting filter masks them anyway.
+    "httpx",
+    "httpcore",
+    "hpack",
+)
+"""Third-party loggers held at WARNING or above whatever the configured level."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,14 +53,17 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in self._STD and not key.startswith("_"):
                 out[key] = value
-        if record.exc_info:
+        if record.exc_text:  # pre-rendered (and masked) by RedactingFilter
+            out["exc"] = record.exc_text
+        elif record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger once (stderr)."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: str = "INFO", fmt: str = "text", *, stream: IO[str] | None = None) -> None:
+    """Configure the root logger once (``stream``, default stderr), with secrets masked at the handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -51,7 +73,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("scrapy", "twisted", "urllib3", "elastic_transport", "trafilatura", "htmldate", "filelock"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

@@ -44,6 +44,14 @@ class Match:
     """The document's near-duplicate fingerprint, so detectors can collapse copies."""
     forwarded_from: str = ""
     matched_at: datetime | None = field(default=None, compare=False)
+    seen: datetime | None = field(default=None, compare=False)
+    """When the service first learned of this match (the pass that indexed and matched the document).
+
+    Detector windows that ask "is this news?" count items by this time, so an item crawled late
+    still alerts; alerts report :attr:`published`. The match store keeps the first value it was
+    given: a re-fetch, update or re-match never moves it. None (backfills, older callers): the
+    store takes the earlier of :attr:`published` and :attr:`matched_at`.
+    """
     decision: str = "threshold"
     """Which stage decided the tier: ``threshold`` (cosine thresholds only) or ``learned``
     (the fitted decision model of ``narratives learn``)."""

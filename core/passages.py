@@ -11,7 +11,9 @@ __all__ = ["split_passages"]
 _WORD = re.compile(r"\S+")
 _PARAGRAPH = re.compile(r"[^\n]+")
 # A sentence ends at . ! ? … (possibly followed by closing quotes/brackets) before whitespace.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*(?=\s)")
+# Matched only from the start of a run of end marks (the lookbehind), so "!!!!..." is scanned once,
+# not once per mark (quadratic).
+_SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]+[\"'»”’)\]]*(?=\s)")
 
 
 def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:

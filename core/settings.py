@@ -13,6 +13,7 @@ Unknown keys are errors, secrets come only from environment variables (fields en
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -22,12 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from core.errors import ConfigError, ConfigIssue, UnknownNameError
 from core.registry import Registry
 
 __all__ = [
+    "MAX_DURATION",
     "SOURCE_KINDS",
     "ApiSettings",
     "Config",
@@ -54,17 +56,38 @@ __all__ = [
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+MAX_DURATION = timedelta(days=3650)
+"""The longest duration accepted anywhere (config keys, ``--since 30d``, API ``since=``): ten years.
+
+Long enough for any interval or look-back, short enough that ``now - d`` and the detectors'
+``window x baseline_windows`` stay far inside the dates Python (and SQLite, tantivy) represent.
+"""
+
+
+class _TooLong(ValueError):
+    """A well-formed duration beyond :data:`MAX_DURATION`."""
+
+
+def _bounded(seconds: float, value: object) -> timedelta:
+    if math.isnan(seconds):
+        raise ValueError(f"invalid duration {value!r}; use e.g. '30s', '15m', '1h30m', '7d'")
+    if seconds > MAX_DURATION.total_seconds():
+        raise _TooLong(f"duration {value!r} is too long; at most {MAX_DURATION.days}d (ten years)")
+    return timedelta(seconds=seconds)
+
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``"15m"``, ``"1h30m"``, ``"2.5s"``, ``"7d"`` or a number of seconds."""
+    """Parse ``"15m"``, ``"1h30m"``, ``"2.5s"``, ``"7d"`` or a number of seconds (0 .. :data:`MAX_DURATION`)."""
     if isinstance(value, timedelta):
-        return value
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
+        return _bounded(value.total_seconds(), value)
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '15m'")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=float(value))
+        return _bounded(float(value), value)
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         pos = 0
@@ -75,7 +98,7 @@ def parse_duration(value: object) -> timedelta:
             total += float(m.group(1)) * _UNITS[m.group(2)]
             pos = m.end()
         if text and pos == len(text):
-            return timedelta(seconds=total)
+            return _bounded(total, value)
         raise ValueError(f"invalid duration {value!r}; use e.g. '30s', '15m', '1h30m', '7d'")
     raise ValueError("a duration is a number of seconds or a string like '15m'")
 
@@ -94,11 +117,20 @@ def parse_when(value: object, now: datetime | None = None) -> datetime | None:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         try:
-            return (now or datetime.now(UTC)) - parse_duration(text)
+            delta = parse_duration(text)
+        except _TooLong:
+            raise
         except ValueError:
             raise ValueError(f"{text!r} is neither an ISO date/time nor a duration like '7d'") from None
+        try:
+            return (now or datetime.now(UTC)) - delta
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches before the year 1") from None
     dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the largest datetime in UTC
+        raise ValueError(f"{text!r} is out of the range of dates") from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -220,6 +252,16 @@ class CrawlSettings(StrictModel):
     max_redirects: Annotated[int, Field(ge=0, le=50)] = 5
     max_parallel_sources: Annotated[int, Field(ge=1, le=64)] = 4
     passage_max_words: Annotated[int, Field(ge=16, le=1000)] = 120
+    max_run_time: Duration = timedelta(minutes=30)
+    """Wall-clock budget of one crawl run per ``max_parallel_sources`` sources it crawls; past it
+    the crawler process is stopped (SIGTERM, then SIGKILL) and its unfinished sources fail."""
+
+    @field_validator("max_run_time")
+    @classmethod
+    def _sane_run_time(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= v <= timedelta(days=1):
+            raise ValueError("must be between 1s and 1d")
+        return v
 
 
 class EmbeddingSettings(StrictModel):
@@ -275,6 +317,13 @@ class ApiSettings(StrictModel):
     """Start the API inside ``narrawatch run``."""
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    """Addresses or networks of the reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed
+    (client address, https); none by default: forwarded headers from anyone else are ignored."""
+    metrics_public: bool | None = None
+    """``/metrics`` without a token: ``true`` anyone, ``false`` never; unset: only direct loopback clients."""
+    auth_failures_per_minute: Annotated[int, Field(ge=1, le=10000)] = 10
+    """Failed logins / bad tokens per client address per minute before it gets 429 (in memory, per process)."""
 
 
 class ServiceSettings(StrictModel):

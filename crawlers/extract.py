@@ -10,6 +10,9 @@ Robustness:
 * input larger than :data:`MAX_INPUT_BYTES` (2 MB) is truncated before parsing, which bounds the
   time lxml and trafilatura spend on hostile pages (script or attribute soup); lxml recovers from
   broken markup, and trafilatura strips scripts/styles before it looks for the main text;
+* the patterns run over the raw page (``<meta>`` dates, the declared language) and over titles
+  never scan past the next ``<`` or backtrack across a long run, so they stay linear on hostile
+  input such as thousands of unclosed ``<meta`` or a megabyte without a space;
 * a page without usable main text raises :class:`core.errors.ExtractionError`.
 """
 
@@ -47,8 +50,11 @@ _META_DATE_KEYS = (
     "publishdate",
     "sailthru.date",
 )
-_META_RE = re.compile(r"<meta\b[^>]{0,2000}>", re.IGNORECASE)
-_ATTR_RE = re.compile(r"""([a-zA-Z:._-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# Tag bodies stop at the next "<" as well as ">": "<meta <meta <meta ..." is then read once, not
+# 2000 characters per "<meta". Attribute names start only where a name can start (the lookbehind).
+_META_RE = re.compile(r"<meta\b[^<>]{0,2000}>", re.IGNORECASE)
+_HTML_TAG_RE = re.compile(r"<html\b[^<>]{0,2000}", re.IGNORECASE)
+_ATTR_RE = re.compile(r"""(?<![a-zA-Z:._-])([a-zA-Z:._-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _JSONLD_DATE_RE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
 
 
@@ -117,7 +123,9 @@ def extract_article(html: str | bytes, url: str) -> Extracted:
     )
 
 
-_TITLE_SEPARATOR = re.compile(r"\s+[-|–—:·•»]\s+|\s*[|ㅣ]\s*")
+# Separators start only at the start of a run of spaces (the lookbehinds): a title of a million
+# spaces is then scanned once, not once per space.
+_TITLE_SEPARATOR = re.compile(r"(?<!\s)\s+[-|–—:·•»]\s+|(?<!\s)\s*[|ㅣ]\s*")
 
 
 def _strip_site_name(title: str, sitename: str, url: str) -> str:
@@ -216,6 +224,14 @@ def _parse_datetime(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _attributes(tag: str) -> dict[str, str]:
+    """Quoted attributes of one tag, names lower-cased (the first of a repeated name wins)."""
+    attrs: dict[str, str] = {}
+    for m in _ATTR_RE.finditer(tag):
+        attrs.setdefault(m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3))
+    return attrs
+
+
 def _meta_datetime(raw: str, day: str | None) -> datetime | None:
     """A full publication timestamp from ``<meta>`` or JSON-LD, if it agrees with trafilatura's day.
 
@@ -223,7 +239,7 @@ def _meta_datetime(raw: str, day: str | None) -> datetime | None:
     """
     candidates: list[str] = []
     for tag in _META_RE.findall(raw):
-        attrs = {m[0].lower(): m[1] or m[2] for m in _ATTR_RE.finditer(tag)}
+        attrs = _attributes(tag)
         key = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").lower()
         if key in _META_DATE_KEYS and attrs.get("content"):
             candidates.append(attrs["content"])
@@ -243,17 +259,29 @@ def _same_day(candidate: str, day: str) -> bool:
     return candidate.strip()[:10] == day[:10]
 
 
-_LANG_RE = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]+)?", re.IGNORECASE)
-_META_LANG_RE = re.compile(
-    r"<meta\b[^>]*?(?:http-equiv\s*=\s*[\"']content-language[\"']|property\s*=\s*[\"']og:locale[\"'])"
-    r"[^>]*?content\s*=\s*[\"']([a-zA-Z]{2,3})",
-    re.IGNORECASE,
-)
+_LANG_ATTR_RE = re.compile(r"\blang\s*=\s*[\"']?([a-zA-Z]{2,3})(?![a-zA-Z])", re.IGNORECASE)
+_LANG_VALUE_RE = re.compile(r"([a-zA-Z]{2,3})(?![a-zA-Z])")
 
 
 def _declared_language(raw: str) -> str | None:
-    match = _LANG_RE.search(raw) or _META_LANG_RE.search(raw)
-    if not match:
+    """``<html lang>``, else the first ``<meta http-equiv="content-language">`` / ``og:locale``."""
+    code: str | None = None
+    for html in _HTML_TAG_RE.finditer(raw):
+        lang = _LANG_ATTR_RE.search(html.group(0))
+        if lang:
+            code = lang.group(1)
+            break
+    else:
+        for tag in _META_RE.findall(raw):
+            attrs = _attributes(tag)
+            if (attrs.get("http-equiv") or "").lower() == "content-language" or (
+                attrs.get("property") or ""
+            ).lower() == "og:locale":
+                value = _LANG_VALUE_RE.match(attrs.get("content") or "")
+                if value:
+                    code = value.group(1)
+                    break
+    if code is None:
         return None
-    code = match.group(1).lower()
+    code = code.lower()
     return code if len(code) == 2 else None

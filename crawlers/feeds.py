@@ -40,7 +40,7 @@ _UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8"})
 _FALLBACK_ENCODINGS = frozenset({"windows-1252", "iso-8859-2", "iso-8859-1", "cp1252"})
 _XML_DECL_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""", re.IGNORECASE)
 _GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?\s*$", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
+_TAG = re.compile(r"<[^<>]+>")  # [^<>]: a run of "<" without ">" stays linear
 _SPACE = re.compile(r"\s+")
 
 
@@ -119,6 +119,12 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
         raise ParseError(f"{url}: not a feed ({reason}; content type {content_type!r})")
     if bozo_exc is not None and not _is_encoding_note(bozo_exc, charset):
         warnings.append(f"{url}: feedparser flagged the feed ({type(bozo_exc).__name__}: {bozo_exc}); parsed anyway")
+    found = len(raw_entries)
+    if bozo_exc is not None and raw_entries and _last_entry_cut(body):
+        # A body cut off inside an entry: that entry's text is cut too. Indexed, it would be
+        # marked seen and never completed; leave it for the next, complete fetch.
+        warnings.append(f"{url}: entry #{found - 1} is cut off by the end of the body; skipped")
+        raw_entries = raw_entries[:-1]
 
     feed_meta = parsed.get("feed") or {}
     entries: list[FeedEntry] = []
@@ -130,6 +136,13 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
             continue
         undated += entry.published is None
         entries.append(entry)
+    if found and not entries:
+        if bozo_exc is not None:  # e.g. truncated inside the first entry: nothing usable, not a feed to trust
+            raise ParseError(
+                f"{url}: broken feed: {found} entries, none complete"
+                f" ({type(bozo_exc).__name__}: {bozo_exc}; content type {content_type!r})"
+            )
+        warnings.append(f"{url}: {found} entries in a non-empty body, none usable (no link or id)")
     if undated:
         warnings.append(f"{url}: {undated} of {len(entries)} entries have no parseable date")
     return ParsedFeed(
@@ -139,6 +152,13 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
         entries=tuple(entries),
         warnings=tuple(warnings),
     )
+
+
+def _last_entry_cut(body: bytes) -> bool:
+    """The body ends inside an entry: an ``<item``/``<entry`` opens after the last one closed."""
+    opened = max(body.rfind(b"<item"), body.rfind(b"<entry"))
+    closed = max(body.rfind(b"</item>"), body.rfind(b"</entry>"))
+    return opened > closed
 
 
 def _is_encoding_note(exc: object, recharset: str | None) -> bool:
@@ -162,10 +182,12 @@ def _better_charset(body: bytes, parsed: Any) -> str | None:
 
 
 def _is_utf8(body: bytes) -> bool:
+    """Valid UTF-8, also when a truncated body ends inside a multi-byte character."""
     try:
         body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
+    except UnicodeDecodeError as exc:
+        # A transfer cut mid-character is still UTF-8; guessing another charset would garble every entry.
+        return exc.reason == "unexpected end of data" and exc.start >= len(body) - 3
     return True
 
 
@@ -292,6 +314,8 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
             continue
         undated += entry.published is None
         entries.append(entry)
+    if items and not entries:
+        warnings.append(f"{url}: {len(items)} items in a non-empty body, none usable (no url or id)")
     if undated:
         warnings.append(f"{url}: {undated} of {len(entries)} items have no parseable date")
     return ParsedFeed(

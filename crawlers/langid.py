@@ -9,6 +9,11 @@ languages this service meets, plus rules for what lingua cannot do:
   lingua has no Kyrgyz, Tajik or Uzbek model;
 * Uzbek in Latin script by its ``o‘``/``g‘`` digraphs.
 
+Every step is linear in the length of the text, whatever it holds (a megabyte without a space
+included): links and e-mail addresses are removed token by token, never by a pattern run over
+the whole text, and only the first :data:`MAX_DETECT_CHARS` characters of what remains are read, at most
+:data:`_MAX_TOKEN_CHARS` of any one token (so one huge token cannot outvote the prose around it).
+
 The detector is built once, lazily and thread-safely (lingua's models are large).
 """
 
@@ -20,12 +25,17 @@ import threading
 import unicodedata
 from typing import Any
 
-__all__ = ["MIN_LETTERS", "SUPPORTED_LANGUAGES", "detect_language", "normalize_language_code"]
+__all__ = ["MAX_DETECT_CHARS", "MIN_LETTERS", "SUPPORTED_LANGUAGES", "detect_language", "normalize_language_code"]
 
 logger = logging.getLogger(__name__)
 
 MIN_LETTERS = 6
 """Texts with fewer letters than this are too short to judge: the hint (or ``und``) is returned."""
+MAX_DETECT_CHARS = 10_000
+"""Only this many characters of a text (links removed) are looked at: far more than identification
+needs, and a bound on its cost for hostile or huge texts."""
+_MAX_TOKEN_CHARS = 100
+"""Longer tokens (no natural word is; a paragraph of Chinese may be) count by their first characters."""
 _UNSURE = 0.5
 """Below this lingua confidence a given hint wins."""
 _CENTRAL_SHARE = 0.015
@@ -96,7 +106,10 @@ _UZ_LATIN = re.compile(r"[oOgG][‘’'ʻʼ`]")
 _UZ_LATIN_WORDS = frozenset(["va", "bilan", "uchun", "bu", "ham", "yil", "qildi", "etdi", "edi", "dedi", "bo‘yicha"])
 _UZ_LATIN_SUFFIXES = ("lar", "larni", "ning", "dan", "gan", "lik", "dagi", "moqda", "ni", "ga", "di", "da", "ish")
 _TURKIC_LATIN = re.compile(r"[əƏıİöÖüÜçÇşŞğĞ]")
-_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
+# Both searched within one token, never across the text: ``\S+@\S+\.\w+`` over the whole text
+# backtracks quadratically in the length of a token without spaces (9 s at 100k characters).
+_LINK_START = re.compile(r"https?://|www\.", re.IGNORECASE)
+_DOT_WORD = re.compile(r"\.\w")
 _WORD = re.compile(r"\w+")
 
 _lock = threading.Lock()
@@ -110,6 +123,33 @@ def normalize_language_code(code: str | None) -> str | None:
     base = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
     base = _ALIASES.get(base, base)
     return base if len(base) == 2 and base.isalpha() else None
+
+
+def _strip_link(token: str) -> str:
+    """The token without a URL (from ``http(s)://`` or ``www.`` on) or e-mail address in it."""
+    link = _LINK_START.search(token)
+    if link:
+        return token[: link.start()]
+    at = token.find("@", 1)
+    if at != -1 and _DOT_WORD.search(token, at + 2):
+        return ""
+    return token
+
+
+def _sample(text: str) -> str:
+    """Up to :data:`MAX_DETECT_CHARS` characters of the text's tokens, links and addresses removed,
+    each token cut to :data:`_MAX_TOKEN_CHARS`."""
+    kept: list[str] = []
+    size = 0
+    for token in text.split():
+        token = _strip_link(token)
+        if not token:
+            continue
+        kept.append(token[: min(_MAX_TOKEN_CHARS, MAX_DETECT_CHARS - size)])
+        size += len(kept[-1]) + 1
+        if size >= MAX_DETECT_CHARS:
+            break
+    return " ".join(kept)
 
 
 def _get_detector() -> Any:
@@ -203,7 +243,7 @@ def detect_language(text: str, hint: str | None = None) -> str:
     detector is unsure.
     """
     fallback = normalize_language_code(hint) or "und"
-    text = _URL.sub(" ", unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", _sample(text))
     counts = _script_counts(text)
     letters = sum(counts.values())
     if letters < MIN_LETTERS:

@@ -17,7 +17,8 @@ import numpy as np
 from courlan.clean import TRACKERS_RE, normalize_url, scrub_url
 from datasketch import MinHash
 
-from core.documents import Document, ExtractionMethod, document_id_for_url
+from core.documents import Document, ExtractionMethod, clamp_storable, document_id_for_url
+from core.errors import UnsupportedURL
 from core.passages import split_passages
 from crawlers.langid import detect_language
 
@@ -37,19 +38,38 @@ _EXTRA_TRACKERS = frozenset({"_openstat", "ncid", "ocid", "cmpid", "spm", "wt.mc
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+# A scheme as RFC 3986 spells it; "example.com:8080/x" is a host and a port, not a scheme.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_PORT_AFTER_HOST = re.compile(r"^\d+(?:[/?#]|$)")
+# Browsers drop tabs and newlines anywhere in a URL ("java\tscript:") and C0 controls/spaces at its ends.
+_URL_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+_URL_EDGE = "".join(chr(c) for c in range(0x21))
+
+
 def canonical_url(url: str) -> str:
     """The canonical form of a URL, used for ids and deduplication.
 
     Lower-cases scheme and host, drops the fragment, default ports and tracking parameters
     (courlan's list: ``utm_*``, ``fbclid``, ``gclid``, ``yclid``, ... plus a few more), sorts the
     remaining query parameters and keeps the path's case. A URL without a scheme gets ``https``.
+    An empty string stays empty.
+
+    Raises :class:`~core.errors.UnsupportedURL` for any scheme but ``http``/``https``
+    (``javascript:``, ``data:``, ``vbscript:``, ``mailto:``, ``ftp:``, ``file:`` ...) and for a
+    URL without a host: such links name no document (they used to collapse onto one id).
     """
-    raw = url.strip()
+    raw = _URL_TAB_NEWLINE.sub("", url).strip(_URL_EDGE)
     if not raw:
         return ""
+    scheme_match = _SCHEME.match(raw)
     if raw.startswith("//"):
         raw = "https:" + raw
-    elif "://" not in raw:
+    elif scheme_match and not _PORT_AFTER_HOST.match(raw[scheme_match.end() :]):
+        scheme = scheme_match.group(1).lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise UnsupportedURL(url, f"not an http(s) link ({scheme}:)")
+        raw = scheme + "://" + raw[scheme_match.end() :].lstrip("/\\")
+    else:
         raw = "https://" + raw
     try:
         normalised = normalize_url(scrub_url(raw), strict=False)
@@ -58,9 +78,9 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(normalised)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    netloc = host
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     if parts.username:
-        netloc = f"{parts.username}@{host}"
+        netloc = f"{parts.username}@{netloc}"
     try:
         port = parts.port
     except ValueError:
@@ -74,6 +94,8 @@ def canonical_url(url: str) -> str:
     ]
     query = urlencode(sorted(query_pairs), doseq=False)
     path = parts.path or "/"
+    if not host or scheme not in _DEFAULT_PORTS:
+        raise UnsupportedURL(url, "no host" if not host else f"not an http(s) link ({scheme}:)")
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
@@ -91,7 +113,9 @@ def clean_text(text: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:ru|ua|com|org|net|by|kz|me)/\S*", re.IGNORECASE)
+# A bare host is matched only from the start of a run of host characters (the lookbehind): with
+# ``\b`` every dot in "a.a.a..." was a new start and the scan quadratic in the token's length.
+_URL = re.compile(r"(?:https?://|www\.)\S+|(?<![\w.-])[\w.-]+\.(?:ru|ua|com|org|net|by|kz|me)/\S*", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+")
 _SHINGLE = 3
 _SEED = 1
@@ -175,8 +199,15 @@ def make_document(
     cleaned (:func:`clean_text`); the language is detected on title + text with
     ``language_hint`` as the fallback; ``outlet`` defaults to the host without ``www.``.
     The passages cover the text only (a document with empty text has no passages).
+    Values no backend can store are replaced (:func:`core.documents.clamp_storable` without a
+    clock: ``published`` before 1970 becomes ``fetched``, ``views`` outside 0..2^63-1 None).
+
+    Raises :class:`~core.errors.UnsupportedURL` when the URL is not http(s), or empty without
+    ``doc_id`` (the caller drops the item with ``reason="unsupported_url"``).
     """
     canonical = canonical_url(url)
+    if not canonical and not doc_id:
+        raise UnsupportedURL(url, "no URL")
     fetched_utc = _utc(fetched)
     published_utc = _utc(published) if published is not None else fetched_utc
     clean_title = " ".join(clean_text(title).split())
@@ -185,7 +216,7 @@ def make_document(
         host = urlsplit(canonical).hostname or ""
         outlet = host.removeprefix("www.")
     language = detect_language(f"{clean_title}\n{clean_body}".strip(), language_hint)
-    return Document(
+    doc = Document(
         id=doc_id or document_id_for_url(canonical),
         source_id=source_id,
         kind=kind,
@@ -207,3 +238,4 @@ def make_document(
         media=tuple(media),
         extra=dict(extra or {}),
     )
+    return clamp_storable(doc)

@@ -5,12 +5,17 @@ fetched with ``?before=<id>`` (see :attr:`TelegramPage.before`).
 
 Service messages ("Channel created", "Channel photo updated", ...) are skipped: they carry no
 content to monitor. They still count for paging, so a page made only of them does not stall it.
+
+:func:`screen_page` applies a source's trust rules to a parsed page: message ids of another
+channel, and ids that jump implausibly far from the page's other ids (and the stored watermark),
+are rejected so that one forged ``data-post`` cannot move the watermark past every real post.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +29,16 @@ import lxml.html
 
 from core.errors import ParseError
 
-__all__ = ["TelegramPage", "TelegramPost", "parse_channel_page", "parse_views"]
+__all__ = [
+    "MAX_ID_DISTANCE",
+    "RejectedId",
+    "ScreenedPage",
+    "TelegramPage",
+    "TelegramPost",
+    "parse_channel_page",
+    "parse_views",
+    "screen_page",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +74,40 @@ class TelegramPage:
     """One preview page: the channel's title, its posts in page order and the paging cursor.
 
     ``before`` is the id to request older posts with (``?before=<id>``), None when the page
-    shows no messages or its oldest message is the channel's first.
+    shows no messages or its oldest message is the channel's first. ``message_ids`` lists every
+    message block's ``(channel, id)`` from ``data-post`` in page order, service messages included.
     """
 
     channel: str
     title: str
     posts: tuple[TelegramPost, ...]
     before: int | None
+    message_ids: tuple[tuple[str, int], ...] = ()
+
+
+MAX_ID_DISTANCE = 1000
+"""How far (in message ids) an id may lie from the median of its page to be believed.
+
+A page shows ~20 consecutive posts; even a page of 10-photo albums spans only ~200 ids."""
+
+
+@dataclass(frozen=True)
+class RejectedId:
+    """A ``data-post`` the source's rules refused: ``reason`` is ``foreign_channel`` or ``implausible_id``."""
+
+    channel: str
+    message_id: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ScreenedPage:
+    """A page after :func:`screen_page`: believed posts, believed ids (ascending) and the rejects."""
+
+    posts: tuple[TelegramPost, ...]
+    ids: tuple[int, ...]
+    rejected: tuple[RejectedId, ...]
 
 
 def _has_class(name: str) -> str:
@@ -90,7 +131,7 @@ _MEDIA_KINDS: tuple[tuple[str, str], ...] = (
     ("tgme_widget_message_sticker_wrap", "sticker"),
 )
 _MEDIA = ".//*[" + " or ".join(_has_class(cls) for cls, _ in _MEDIA_KINDS) + "]"
-_INDENT = re.compile(r"[ \t\r\f]*\n\s*")
+_INDENT = re.compile(r"(?<![ \t\r\f])[ \t\r\f]*\n\s*")  # starts only where a run starts: linear
 _VIEWS = re.compile(r"^([0-9]+(?:[.,][0-9]+)?)\s*([KMB]?)$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
 
@@ -118,18 +159,66 @@ def parse_channel_page(html: str | bytes, channel: str, base_url: str = "https:/
 
     posts: list[TelegramPost] = []
     ids: list[int] = []
+    idents: list[tuple[str, int]] = []
     for node in nodes:
         ident = _post_ident(node)
         if ident is None:
             log.warning("%s: message without a usable data-post %r; skipped", page_url, node.get("data-post"))
             continue
         ids.append(ident[1])
+        idents.append(ident)
         if "service_message" in (node.get("class") or "").split():
             continue
         post = _post(node, ident, page_url)
         if post is not None:
             posts.append(post)
-    return TelegramPage(channel=channel, title=_title(doc), posts=tuple(posts), before=_before(doc, ids))
+    return TelegramPage(
+        channel=channel, title=_title(doc), posts=tuple(posts), before=_before(doc, ids), message_ids=tuple(idents)
+    )
+
+
+def screen_page(page: TelegramPage, channel: str, watermark: int | None = None) -> ScreenedPage:
+    """Keep the page's messages that belong to ``channel`` and whose ids are plausible.
+
+    Rules (a rejected id is neither emitted nor used for the watermark or the paging cursor):
+
+    * ``foreign_channel``: the ``data-post`` names another channel (usernames compare
+      case-insensitively, as Telegram treats them).
+    * ``implausible_id``: the id lies more than :data:`MAX_ID_DISTANCE` from the lower median
+      of the page's own-channel ids together with the stored ``watermark``. Channel ids are
+      sequential, so genuine ids cluster; a forged ``channel/999999999`` does not. The watermark
+      counts as one more id so that a page holding one real post and one forged id still
+      anchors on the real one. A genuine post rejected after a mass deletion is taken by a
+      later run, once newer posts surround it.
+    """
+    want = channel.strip().lstrip("@").lower()
+    rejected: list[RejectedId] = []
+    own: list[int] = []
+    for name, message_id in page.message_ids:
+        if name.lower() != want:
+            rejected.append(
+                RejectedId(name, message_id, "foreign_channel", f"data-post {name}/{message_id} is not channel {want}")
+            )
+        else:
+            own.append(message_id)
+    accepted: set[int] = set()
+    if own:
+        anchor = statistics.median_low(own + ([watermark] if watermark is not None else []))
+        for message_id in own:
+            if abs(message_id - anchor) > MAX_ID_DISTANCE:
+                rejected.append(
+                    RejectedId(
+                        want,
+                        message_id,
+                        "implausible_id",
+                        f"data-post {want}/{message_id} is {abs(message_id - anchor)} ids from the page's"
+                        f" median id {anchor} (limit {MAX_ID_DISTANCE})",
+                    )
+                )
+            else:
+                accepted.add(message_id)
+    posts = tuple(p for p in page.posts if p.channel.lower() == want and p.message_id in accepted)
+    return ScreenedPage(posts=posts, ids=tuple(sorted(accepted)), rejected=tuple(rejected))
 
 
 def parse_views(text: str) -> int | None:

@@ -7,6 +7,10 @@ Rules every backend keeps:
 * ``upsert`` is idempotent by document id: the same document twice is ``unchanged``; a document
   whose ``content_hash`` changed is ``updated`` (its passages and vectors replaced).
 * Once ``upsert`` returns, the write is durable (survives ``kill -9``) and visible to searches.
+* A document the backend refuses permanently (a value its storage cannot hold) is listed in
+  ``UpsertResult.rejected``, recorded durably by the backend with the reason, and not stored;
+  callers must not resend it unchanged. A document missing from every list failed transiently:
+  send it again later.
 * An index is bound to one :class:`~core.documents.EmbeddingSpace`; vectors or query vectors from
   another space raise :class:`~core.errors.EmbeddingSpaceMismatch`.
 * ``search`` applies filters before ranking; hybrid ranking is reciprocal rank fusion (k=60)

@@ -8,18 +8,28 @@ Reads and writes go through the alias ``<prefix>-docs``; the concrete index
 Request bodies and response parsing live in pure modules (:mod:`index.elastic_mappings`,
 :mod:`index.elastic_query`, :mod:`index.elastic_bulk`); this class does the I/O.
 
+Creation: opening never creates anything. Reads on a cluster without our index see an empty
+index (``search``, ``count``, ``stats``, ``status`` create nothing); the first write, or
+``narrawatch index create``, creates it.
+
 Acknowledgement: :meth:`ElasticsearchIndex.upsert` reports a document as ``new``/``updated`` only
 when its bulk item succeeded (bulk runs with ``refresh=wait_for``; the translog is fsynced per
 request by default, so an acknowledged write is durable and searchable). A document Elasticsearch
-rejects (mapping error, too large, ...) is written to the dead-letter JSONL with its reason and is
-missing from the result; the rest of the batch goes on. Whole-request failures (unreachable node,
-429/5xx after ``max_retries`` with exponential backoff) raise :class:`~core.errors.IndexUnavailable`;
-repeating the upsert later is safe (ids are stable, unchanged content is skipped).
+rejects permanently (a mapping error such as a date before 1970 in ``date_nanos``) is recorded
+once in the rejection log (``<data_dir>/deadletter/elasticsearch.jsonl``) and reported as
+``rejected``; the same content is not sent again. A transient item failure (429, 5xx, version
+conflict) is left out of the result, so the caller retries it. Whole-request failures
+(unreachable node, 429/5xx after ``max_retries`` with exponential backoff) raise
+:class:`~core.errors.IndexUnavailable`; repeating the upsert later is safe (ids are stable,
+unchanged content is skipped). Retry ownership: :mod:`index.elastic_client`.
+
+Scans (``iter_documents``, ``passage_vectors``, re-embedding) read one point in time with
+``search_after`` and the ``_shard_doc`` tiebreaker, closed when the scan ends.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import inspect
 import logging
 import os
@@ -44,19 +54,20 @@ from core.documents import (
     SearchQuery,
     UpsertResult,
 )
-from core.errors import EmbeddingSpaceMismatch, IndexBackendError
+from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexUnavailable
 from core.settings import Config, ElasticsearchSettings
 from index.base import INDEX_BACKENDS, CountBy, PassageVectors
 from index.elastic_admin import (
     create_docs_index,
     drop_prefix,
     ensure_docs_index,
-    ensure_gates_index,
+    find_docs_index,
     prefix_status,
     switch_alias,
 )
 from index.elastic_bulk import (
     RETRY_STATUSES,
+    BulkOutcome,
     DeadLetterLog,
     bulk_actions,
     count_deleted,
@@ -66,16 +77,20 @@ from index.elastic_bulk import (
     upsert_result,
 )
 from index.elastic_client import connect, guard, parse_version
-from index.elastic_gates import register_gates, run_percolate
 from index.elastic_mappings import docs_alias, vector_field
 from index.elastic_query import (
+    EXCLUDE_VECTORS_SINCE,
+    Candidate,
     build_count_body,
     build_scan_body,
     build_search_bodies,
     candidates_from_response,
+    exact_candidates,
     fuse_hits,
     parse_count_response,
     parse_search_response,
+    query_vector,
+    vector_from_source,
 )
 from index.embed import Embedder
 
@@ -85,6 +100,8 @@ log = logging.getLogger(__name__)
 
 _VECTOR_EXCLUDES = ["passages.vec_*"]
 _STREAMING_BULK_PARAMS = set(inspect.signature(streaming_bulk).parameters)
+PIT_KEEP_ALIVE = "5m"
+"""How long a scan's point in time lives between pages (renewed by every page)."""
 
 
 def deadletter_path(config: Config) -> Path:
@@ -119,7 +136,7 @@ class ElasticsearchIndex:
         max_retries: int = 3,
         initial_backoff: float = 1.0,
         server_version: tuple[int, int] = (0, 0),
-        create: bool = True,
+        create: bool = False,
         owns_client: bool = True,
     ) -> None:
         self._client = client
@@ -133,8 +150,13 @@ class ElasticsearchIndex:
         self.server_version = server_version
         self._owns_client = owns_client
         self._closed = False
+        self.index_name: str | None
+        """The concrete index behind the alias; None until one exists (``create=True`` makes it now)."""
         with guard(self.urls):
-            self.index_name = ensure_docs_index(client, prefix, space, create=create)
+            if create:
+                self.index_name = ensure_docs_index(client, prefix, space, create=True)
+            else:
+                self.index_name = find_docs_index(client, prefix, space)
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -145,10 +167,11 @@ class ElasticsearchIndex:
         space: EmbeddingSpace,
         *,
         deadletter: Path | None = None,
-        create: bool = True,
+        create: bool = False,
         **client_overrides: Any,
     ) -> ElasticsearchIndex:
-        """Connect with ``settings`` (fails fast with IndexUnavailable) and bind to ``space``."""
+        """Connect with ``settings`` (fails fast with IndexUnavailable) and bind to ``space``;
+        ``create=True`` creates the index now instead of on the first write."""
         client, info = connect(settings, **client_overrides)
         try:
             return cls(
@@ -168,7 +191,7 @@ class ElasticsearchIndex:
 
     @classmethod
     def open(cls, config: Config, space: EmbeddingSpace) -> ElasticsearchIndex:
-        """The backend for ``config.service.index.elasticsearch``; creates the index on first use."""
+        """The backend for ``config.service.index.elasticsearch``; creates nothing until the first write."""
         return cls.connect(config.service.index.elasticsearch, space, deadletter=deadletter_path(config))
 
     @classmethod
@@ -189,8 +212,8 @@ class ElasticsearchIndex:
             max_retries=1,
             bulk_batch=200,
         )
-        deadletter = Path(tempfile.gettempdir()) / f"{prefix}-deadletter.jsonl"
-        return cls.connect(settings, space, deadletter=deadletter)
+        deadletter = Path(tempfile.mkdtemp(prefix=f"{prefix}-")) / "deadletter.jsonl"  # a private 0700 dir
+        return cls.connect(settings, space, deadletter=deadletter, create=True)
 
     # -- DocumentIndex ----------------------------------------------------------------------------
 
@@ -220,11 +243,20 @@ class ElasticsearchIndex:
                 )
         known = self.content_hashes([d.document.id for d in latest])
         writes = [d for d in latest if known.get(d.document.id) != d.document.content_hash]
-        acked = self._bulk_index(writes, self.alias, self._space)
-        return upsert_result(latest, known, acked)
+        # Content rejected permanently before is not sent again (recorded once, reported rejected).
+        refused = [
+            d.document.id for d in writes if self.deadletter.rejected_hash(d.document.id) == d.document.content_hash
+        ]
+        writes = [d for d in writes if d.document.id not in set(refused)]
+        if writes:
+            self._writable()
+        outcome = self._bulk_index(writes, self.alias, self._space)
+        return upsert_result(latest, known, outcome.acked, (*refused, *outcome.rejected))
 
     def get(self, doc_id: str) -> Document | None:
         """See :class:`~index.base.DocumentIndex`."""
+        if not self._readable():
+            return None
         with guard(self.urls):
             try:
                 resp = self._client.get(index=self.alias, id=doc_id, source_excludes=_VECTOR_EXCLUDES)
@@ -238,6 +270,8 @@ class ElasticsearchIndex:
         """See :class:`~index.base.DocumentIndex` (``_mget`` in chunks of 1000)."""
         out: dict[str, str] = {}
         ids = list(dict.fromkeys(doc_ids))
+        if not ids or not self._readable():
+            return out
         for start in range(0, len(ids), 1000):
             with guard(self.urls):
                 resp = self._client.mget(
@@ -249,25 +283,32 @@ class ElasticsearchIndex:
         return out
 
     def search(self, query: SearchQuery) -> list[SearchHit]:
-        """See :class:`~index.base.DocumentIndex`. Hybrid: one ``_msearch``, fused client-side (RRF)."""
+        """See :class:`~index.base.DocumentIndex`. Hybrid: one ``_msearch``, fused client-side (RRF).
+
+        Semantic scores are exact cosines over the stored float vectors (see
+        :func:`index.elastic_query.exact_candidates`), so they mean what the embedded backend's mean.
+        """
         if query.k <= 0:
             return []
         bodies = build_search_bodies(query, self._space, server_version=self.server_version)
-        if not bodies:
+        if not bodies or not self._readable():
             return []
         if len(bodies) == 1:
             ((mode, body),) = bodies.items()
             with guard(self.urls):
                 resp = self._client.search(index=self.alias, body=body)
             if query.mode == "hybrid":  # one side missing: same scores as the embedded backend
-                cands = candidates_from_response(resp.body, group_by_document=False)
+                cands = self._candidates(mode, resp.body, query)
                 return fuse_hits(
                     cands if mode == "keyword" else [],
                     cands if mode == "semantic" else [],
                     group_by_document=query.group_by_document,
                     k=query.k,
                 )
-            return parse_search_response(resp.body, mode=mode, group_by_document=query.group_by_document, k=query.k)
+            grouped = self._candidates(mode, resp.body, query, group_by_document=query.group_by_document)
+            return parse_search_response(
+                resp.body, mode=mode, group_by_document=query.group_by_document, k=query.k, candidates=grouped
+            )
         searches: list[dict[str, Any]] = []
         for body in (bodies["keyword"], bodies["semantic"]):
             searches.extend([{}, body])
@@ -276,22 +317,45 @@ class ElasticsearchIndex:
         responses = resp.body["responses"]
         for r in responses:
             if "error" in r:
+                status = int(r.get("status", 500))
+                if status == 429 or status >= 500:
+                    raise IndexUnavailable(f"Elasticsearch search failed ({status}), retry later: {r['error']}")
                 raise IndexBackendError(f"Elasticsearch search failed: {r['error']}")
-        keyword = candidates_from_response(responses[0], group_by_document=False)
-        semantic = candidates_from_response(responses[1], group_by_document=False)
+        keyword = self._candidates("keyword", responses[0], query)
+        semantic = self._candidates("semantic", responses[1], query)
         return fuse_hits(keyword, semantic, group_by_document=query.group_by_document, k=query.k)
 
+    def _candidates(
+        self, mode: str, resp: dict[str, Any], query: SearchQuery, *, group_by_document: bool = False
+    ) -> list[Candidate]:
+        if mode == "semantic":
+            vector = query_vector(query, self._space)
+            return exact_candidates(resp, vector, self._space, group_by_document=group_by_document)
+        return candidates_from_response(resp, group_by_document=group_by_document)
+
     def _scan(self, filters: SearchFilters | None, batch: int, **source: Any) -> Iterator[dict[str, Any]]:
-        after: list[Any] | None = None
-        while True:
-            body = build_scan_body(filters, size=batch, search_after=after, **source)
-            with guard(self.urls):
-                resp = self._client.search(index=self.alias, body=body)
-            hits = resp.body["hits"]["hits"]
-            yield from hits
-            if len(hits) < batch:
-                return
-            after = hits[-1]["sort"]
+        """Every matching hit, oldest published first, read from one point in time."""
+        if not self._readable():
+            return
+        with guard(self.urls):
+            pit: str = self._client.open_point_in_time(index=self.alias, keep_alive=PIT_KEEP_ALIVE).body["id"]
+        try:
+            after: list[Any] | None = None
+            while True:
+                body = build_scan_body(
+                    filters, size=batch, search_after=after, pit_id=pit, keep_alive=PIT_KEEP_ALIVE, **source
+                )
+                with guard(self.urls):
+                    resp = self._client.search(body=body)
+                pit = resp.body.get("pit_id") or pit  # always page on with the newest id
+                hits = resp.body["hits"]["hits"]
+                yield from hits
+                if len(hits) < batch:
+                    return
+                after = hits[-1]["sort"]
+        finally:
+            with contextlib.suppress(Exception):  # it expires after keep_alive anyway
+                self._client.close_point_in_time(id=pit)
 
     def iter_documents(self, filters: SearchFilters | None = None, *, batch: int = 500) -> Iterator[Document]:
         """See :class:`~index.base.DocumentIndex` (``search_after`` over ``published``, ``id``)."""
@@ -301,7 +365,7 @@ class ElasticsearchIndex:
     def passage_vectors(self, filters: SearchFilters | None = None) -> PassageVectors:
         """See :class:`~index.base.DocumentIndex`; ordered by (published, document id, passage)."""
         field = vector_field(self._space)
-        exclude_vectors = False if self.server_version >= (9, 2) else None
+        exclude_vectors = False if self.server_version >= EXCLUDE_VECTORS_SINCE else None
         ids: list[str] = []
         pidx: list[int] = []
         rows: list[np.ndarray] = []
@@ -317,19 +381,25 @@ class ElasticsearchIndex:
                         f"{src['id']}: Elasticsearch {self.server_version} returned no passages.{field} in _source"
                         " (vectors excluded from _source?); set index.mapping.exclude_source_vectors: false"
                     )
-                rows.append(_vector_from_source(p[field]))
+                rows.append(vector_from_source(p[field]))
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self._space.dim), np.float32)
         return PassageVectors(document_ids=tuple(ids), passage_indexes=tuple(pidx), vectors=matrix)
 
     def count(self, by: CountBy, filters: SearchFilters | None = None) -> dict[str, int]:
         """See :class:`~index.base.DocumentIndex` (terms / date_histogram aggregation)."""
         body = build_count_body(by, filters)
+        if not self._readable():
+            return {}
         with guard(self.urls):
             resp = self._client.search(index=self.alias, body=body)
         return parse_count_response(resp.body)
 
     def stats(self) -> IndexStats:
         """See :class:`~index.base.DocumentIndex`; ``size_bytes`` is the primary store size."""
+        if not self._readable():
+            return IndexStats(
+                documents=0, passages=0, by_source={}, by_language={}, size_bytes=0, embedding_space=self._space
+            )
         with guard(self.urls):
             docs = int(self._client.count(index=self.alias).body["count"])
             agg = self._client.search(
@@ -348,7 +418,7 @@ class ElasticsearchIndex:
     def delete(self, doc_ids: Sequence[str]) -> int:
         """See :class:`~index.base.DocumentIndex`."""
         ids = list(dict.fromkeys(doc_ids))
-        if not ids:
+        if not ids or not self._readable():
             return 0
         return count_deleted(self._run_bulk(delete_actions(ids, self.alias)))
 
@@ -385,9 +455,9 @@ class ElasticsearchIndex:
             for d in pending:
                 items.append(IndexedDocument(d, vectors[start : start + len(d.passages)]))
                 start += len(d.passages)
-            acked = self._bulk_index(items, new_index, new_space)
-            done += len(acked)
-            failed += len(items) - len(acked)
+            outcome = self._bulk_index(items, new_index, new_space)
+            done += len(outcome.acked)
+            failed += len(items) - len(outcome.acked)
             pending.clear()
 
         for doc in self.iter_documents(batch=batch or self.bulk_batch):
@@ -400,27 +470,28 @@ class ElasticsearchIndex:
             self._client.indices.refresh(index=new_index)
             old = switch_alias(self._client, self.prefix, new_index)
         log.info("re-embedded %d documents (%d failed) into %s", done, failed, new_index)
-        return ReindexResult(old or self.index_name, new_index, new_space, done, failed)
+        return ReindexResult(old or self.index_name or "", new_index, new_space, done, failed)
 
     def drop(self) -> list[str]:
         """Delete every index and template of this prefix (tests, teardown)."""
         with guard(self.urls):
             return drop_prefix(self._client, self.prefix)
 
-    # -- keyword gates (percolator) ---------------------------------------------------------------
+    # -- creation on first write ------------------------------------------------------------------
 
-    def register_keyword_gates(self, gates: dict[str, list[str]], *, replace: bool = True) -> int:
-        """Store each narrative's keyword gate (any-of ``match_phrase`` over title/text) as a
-        percolator query in ``<prefix>-narrative-gates``; ``replace`` removes narratives not given.
-        Returns the number of gates stored."""
-        with guard(self.urls):
-            index = ensure_gates_index(self._client, self.prefix)
-            return register_gates(self._client, index, gates, replace=replace)
+    def _readable(self) -> bool:
+        """True when the index exists (checked again while it does not: another process may create it)."""
+        if self.index_name is None:
+            with guard(self.urls):
+                self.index_name = find_docs_index(self._client, self.prefix, self._space)
+        return self.index_name is not None
 
-    def percolate(self, doc: Document) -> list[str]:
-        """Ids of the narratives whose keyword gate matches ``doc`` (sorted; empty without gates)."""
-        with guard(self.urls):
-            return run_percolate(self._client, self.prefix, doc)
+    def _writable(self) -> str:
+        """The concrete index, created for this space on the first write."""
+        if self.index_name is None:
+            with guard(self.urls):
+                self.index_name = ensure_docs_index(self._client, self.prefix, self._space, create=True)
+        return self.index_name
 
     # -- bulk -------------------------------------------------------------------------------------
 
@@ -437,29 +508,26 @@ class ElasticsearchIndex:
         }
         if "retry_on_status" in _STREAMING_BULK_PARAMS:  # elasticsearch-py >= 8.13
             kwargs["retry_on_status"] = RETRY_STATUSES
+        # streaming_bulk owns status retries; the transport must not retry them too (it would
+        # multiply attempts: (1 + n) x (1 + n)), whatever client we were given.
+        client = self._client.options(retry_on_status=())
         with guard(self.urls):
-            return list(streaming_bulk(self._client, actions, **kwargs))
+            return list(streaming_bulk(client, actions, **kwargs))
 
-    def _bulk_index(self, items: Sequence[IndexedDocument], index: str, space: EmbeddingSpace) -> list[str]:
+    def _bulk_index(self, items: Sequence[IndexedDocument], index: str, space: EmbeddingSpace) -> BulkOutcome:
         if not items:
-            return []
+            return BulkOutcome()
         by_id = {d.document.id: d.document for d in items}
         results = self._run_bulk(bulk_actions(items, space, index))
         return record_bulk_outcome(results, by_id, self.deadletter, index)
 
 
-def _vector_from_source(value: Any) -> np.ndarray:
-    """A stored vector: a JSON float list, or base64 big-endian float32 (ES 9 vector rehydration)."""
-    if isinstance(value, str):
-        return np.frombuffer(base64.b64decode(value), dtype=">f4").astype(np.float32)
-    return np.asarray(value, dtype=np.float32)
-
-
 def create_index(config: Config, space: EmbeddingSpace) -> str:
     """``narrawatch index create``: make sure the alias exists for ``space``; returns the index name."""
-    index = ElasticsearchIndex.open(config, space)
+    settings = config.service.index.elasticsearch
+    index = ElasticsearchIndex.connect(settings, space, deadletter=deadletter_path(config), create=True)
     try:
-        return index.index_name
+        return index._writable()
     finally:
         index.close()
 

@@ -20,8 +20,6 @@ from index.elastic_mappings import (
     docs_index_name,
     docs_index_pattern,
     docs_template,
-    gates_index_body,
-    gates_index_name,
     index_generation,
     mapping_for,
     space_from_meta,
@@ -33,7 +31,7 @@ __all__ = [
     "current_docs_index",
     "drop_prefix",
     "ensure_docs_index",
-    "ensure_gates_index",
+    "find_docs_index",
     "index_space",
     "list_docs_indices",
     "prefix_status",
@@ -42,6 +40,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_LEGACY_GATES_SUFFIX = "-narrative-gates"
+"""The percolator index of the removed keyword gates; ``drop_prefix`` still deletes it."""
 
 
 def put_docs_template(client: Elasticsearch, prefix: str) -> None:
@@ -99,6 +100,19 @@ def create_docs_index(client: Elasticsearch, prefix: str, space: EmbeddingSpace,
     return name
 
 
+def find_docs_index(client: Elasticsearch, prefix: str, space: EmbeddingSpace) -> str | None:
+    """The current documents index checked against ``space``, or None when there is none yet.
+
+    Read-only: creates nothing (reads on a cluster without our index see an empty index).
+    Raises :class:`EmbeddingSpaceMismatch` when the current index holds another space.
+    """
+    current = current_docs_index(client, prefix)
+    if current is None:
+        return None
+    _check_space(client, current, space)
+    return current
+
+
 def ensure_docs_index(client: Elasticsearch, prefix: str, space: EmbeddingSpace, *, create: bool = True) -> str:
     """The current documents index, created for ``space`` when the alias does not exist yet.
 
@@ -116,6 +130,11 @@ def ensure_docs_index(client: Elasticsearch, prefix: str, space: EmbeddingSpace,
             current = current_docs_index(client, prefix)
             if current is None:
                 raise
+    _check_space(client, current, space)
+    return current
+
+
+def _check_space(client: Elasticsearch, current: str, space: EmbeddingSpace) -> None:
     stored = index_space(client, current)
     if stored is None:
         raise IndexBackendError(f"index {current} has no embedding space in its _meta; not created by narrawatch?")
@@ -124,7 +143,6 @@ def ensure_docs_index(client: Elasticsearch, prefix: str, space: EmbeddingSpace,
             f"Elasticsearch index {current} holds vectors of {stored.key}; the configured embedder is {space.key}."
             " Run `narrawatch index reindex` to re-embed into a new index, or configure the old model."
         )
-    return current
 
 
 def alias_switch_actions(alias: str, old: str | None, new: str) -> list[dict[str, Any]]:
@@ -142,19 +160,6 @@ def switch_alias(client: Elasticsearch, prefix: str, new: str) -> str | None:
     client.indices.update_aliases(actions=alias_switch_actions(docs_alias(prefix), old, new))
     log.info("alias %s: %s -> %s", docs_alias(prefix), old, new)
     return old
-
-
-def ensure_gates_index(client: Elasticsearch, prefix: str) -> str:
-    """Create the keyword-gate percolator index if missing; returns its name."""
-    name = gates_index_name(prefix)
-    if not client.indices.exists(index=name):
-        body = gates_index_body()
-        try:
-            client.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
-        except BadRequestError as exc:
-            if "resource_already_exists_exception" not in str(exc):
-                raise
-    return name
 
 
 def prefix_status(client: Elasticsearch, prefix: str) -> dict[str, Any]:
@@ -175,14 +180,11 @@ def prefix_status(client: Elasticsearch, prefix: str) -> dict[str, Any]:
                 "embedding_space": space.to_dict() if space else None,
             }
         )
-    gates = gates_index_name(prefix)
-    gates_count = int(client.count(index=gates).body["count"]) if client.indices.exists(index=gates) else None
     return {
         "server": {"version": info.get("version", {}).get("number"), "cluster": info.get("cluster_name")},
         "alias": docs_alias(prefix),
         "current": current,
         "indices": indices,
-        "keyword_gates": {"index": gates, "narratives": gates_count},
     }
 
 
@@ -193,8 +195,9 @@ def drop_prefix(client: Elasticsearch, prefix: str) -> list[str]:
     (``action.destructive_requires_name: true`` since 8.0).
     """
     names = list_docs_indices(client, prefix)
-    if client.indices.exists(index=gates_index_name(prefix)):
-        names.append(gates_index_name(prefix))
+    legacy_gates = prefix + _LEGACY_GATES_SUFFIX
+    if client.indices.exists(index=legacy_gates):
+        names.append(legacy_gates)
     if names:
         client.indices.delete(index=",".join(names), ignore_unavailable=True)
     with contextlib.suppress(NotFoundError):

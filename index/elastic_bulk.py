@@ -1,12 +1,17 @@
-"""Bulk write helpers for the Elasticsearch backend: actions, per-item outcomes, dead letters.
+"""Bulk write helpers for the Elasticsearch backend: actions, per-item outcomes, rejections.
 
 Per-item results follow the bulk API response shape
 (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html#bulk-api-response-body):
 ``{"items": [{"index": {"_id": ..., "status": 201, "result": "created"}}, {"index": {"_id": ...,
 "status": 400, "error": {"type": "mapper_parsing_exception", "reason": ...}}}]}``.
 
-A rejected document is appended to a dead-letter JSONL file with its id and reason and is *not*
-reported as acknowledged; the rest of the batch goes on.
+A failed item is either **permanent** (the document itself is unacceptable: a 400-class
+``mapper_parsing_exception`` / ``document_parsing_exception`` / ``illegal_argument_exception``,
+e.g. a date before 1970 in a ``date_nanos`` field or a number past 2^63 in a ``long``) or
+**transient** (429, 5xx, version conflicts, cluster blocks, missing index or privileges: the
+cluster, not the document). A permanent rejection is recorded once in the rejection log (JSONL)
+and reported as ``rejected``; the same content is never sent again. A transient failure is only
+logged and left unacknowledged, so the caller retries it on its next pass.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,8 +34,11 @@ from core.serialize import document_from_dict, document_to_dict
 from index.elastic_mappings import vector_field
 
 __all__ = [
+    "PERMANENT_ERROR_TYPES",
     "RETRY_STATUSES",
+    "TRANSIENT_ERROR_TYPES",
     "BulkFailure",
+    "BulkOutcome",
     "DeadLetterLog",
     "bulk_actions",
     "classify_bulk_errors",
@@ -37,6 +46,7 @@ __all__ = [
     "delete_actions",
     "document_from_source",
     "document_source",
+    "is_permanent",
     "record_bulk_outcome",
     "upsert_result",
     "vectors_as_json",
@@ -45,7 +55,38 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 502, 503, 504)
-"""Per-item and whole-request statuses retried with exponential backoff by ``streaming_bulk``."""
+"""Per-item and whole-request statuses retried with exponential backoff by ``streaming_bulk``
+(the only layer that retries on a status: the transport retries connection failures only)."""
+
+PERMANENT_ERROR_TYPES = frozenset(
+    {
+        "mapper_parsing_exception",
+        "document_parsing_exception",  # 8.x name of a per-document parse failure
+        "illegal_argument_exception",
+        "strict_dynamic_mapping_exception",
+        "parse_exception",
+        "x_content_parse_exception",
+        "json_parse_exception",
+        "document_source_missing_exception",
+    }
+)
+"""Error types that describe the document itself: sending it again gives the same answer."""
+
+TRANSIENT_ERROR_TYPES = frozenset(
+    {
+        "es_rejected_execution_exception",
+        "circuit_breaking_exception",
+        "cluster_block_exception",  # e.g. flood-stage disk watermark (index read-only)
+        "version_conflict_engine_exception",
+        "unavailable_shards_exception",
+        "no_shard_available_action_exception",
+        "index_not_found_exception",
+        "security_exception",
+        "process_cluster_event_timeout_exception",
+        "timeout_exception",
+    }
+)
+"""Error types that describe the cluster's state, whatever their status: retry later."""
 
 
 def vectors_as_json(vectors: np.ndarray) -> list[list[float]]:
@@ -99,18 +140,48 @@ def delete_actions(doc_ids: Iterable[str], index: str) -> Iterator[dict[str, Any
         yield {"_op_type": "delete", "_index": index, "_id": doc_id}
 
 
+def is_permanent(status: int, error_type: str) -> bool:
+    """True when a failed bulk item will fail the same way however often it is sent.
+
+    Transient: 429, every 5xx, 408/409 (timeouts, version conflicts), 401/403/404 (credentials,
+    privileges, a missing index: fixable on the cluster) and the types in
+    :data:`TRANSIENT_ERROR_TYPES`. Permanent: the types in :data:`PERMANENT_ERROR_TYPES` and any
+    other 400 or 413 (the request entity itself). Anything else is transient (retrying an
+    unknown failure costs a request; dropping a document silently would lose it).
+    """
+    if error_type in TRANSIENT_ERROR_TYPES or status == 429 or status >= 500:
+        return False
+    if status in (401, 403, 404, 408, 409):
+        return False
+    return error_type in PERMANENT_ERROR_TYPES or status in (400, 413)
+
+
 @dataclass(frozen=True)
 class BulkFailure:
-    """One rejected bulk item."""
+    """One failed bulk item."""
 
     id: str
     status: int
     error_type: str
     reason: str
 
+    @property
+    def permanent(self) -> bool:
+        """See :func:`is_permanent`."""
+        return is_permanent(self.status, self.error_type)
+
     def describe(self) -> str:
         """``400 mapper_parsing_exception: failed to parse ...``."""
         return f"{self.status} {self.error_type}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What one bulk write did: acknowledged ids, permanently rejected ids, transient failures."""
+
+    acked: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    transient: tuple[BulkFailure, ...] = ()
 
 
 def _reason(error: Any) -> tuple[str, str]:
@@ -147,35 +218,77 @@ def classify_bulk_errors(items: Iterable[Any]) -> tuple[list[str], list[BulkFail
 
 
 class DeadLetterLog:
-    """Append-only JSONL of documents Elasticsearch rejected (``<data_dir>/deadletter/elasticsearch.jsonl``).
+    """Durable record of documents Elasticsearch rejected permanently
+    (``<data_dir>/deadletter/elasticsearch.jsonl``, append-only, fsynced).
 
-    Each line: ``time``, ``index``, ``id``, ``status``, ``error_type``, ``reason`` and the document
-    without vectors (so it can be inspected and replayed). ``path=None`` logs only.
+    Each line: ``time``, ``index``, ``id``, ``source_id``, ``content_hash``, ``status``,
+    ``error_type``, ``reason``, ``permanent`` and the document without vectors (so it can be
+    inspected, fixed and replayed). A document is recorded once per content hash:
+    :meth:`rejected_hash` tells the backend not to send the same content again. Transient
+    failures are not recorded here (they are retried). ``path=None`` keeps the record in memory.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._hashes: dict[str, str] | None = None
 
-    def append(self, failure: BulkFailure, index: str, doc: Document | None) -> None:
-        """Record one rejection (and log it at WARNING)."""
-        log.warning("elasticsearch rejected %s in %s: %s", failure.id, index, failure.describe())
-        if self.path is None:
-            return
-        record = {
-            "time": utcnow().isoformat(),
-            "index": index,
-            "id": failure.id,
-            "status": failure.status,
-            "error_type": failure.error_type,
-            "reason": failure.reason,
-            "document": document_to_dict(doc) if doc is not None else None,
-        }
-        line = json.dumps(record, ensure_ascii=False, default=str)
+    def _known(self) -> dict[str, str]:
+        if self._hashes is None:
+            hashes: dict[str, str] = {}
+            for record in self.read():
+                permanent = record.get("permanent")
+                if permanent is None:  # a record from before the permanent/transient split
+                    permanent = is_permanent(int(record.get("status", 500)), str(record.get("error_type", "")))
+                doc = record.get("document") or {}
+                content_hash = record.get("content_hash") or doc.get("content_hash")
+                if permanent and content_hash:
+                    hashes[str(record["id"])] = str(content_hash)
+            self._hashes = hashes
+        return self._hashes
+
+    def rejected_hash(self, doc_id: str) -> str | None:
+        """The content hash with which ``doc_id`` was rejected permanently, or None."""
         with self._lock:
+            return self._known().get(doc_id)
+
+    def append(self, failure: BulkFailure, index: str, doc: Document | None) -> bool:
+        """Record one permanent rejection (logged at WARNING); False when it was already recorded."""
+        content_hash = doc.content_hash if doc is not None else ""
+        with self._lock:
+            known = self._known()
+            if content_hash and known.get(failure.id) == content_hash:
+                return False
+            log.warning(
+                "elasticsearch rejected %s (source %s) in %s permanently: %s",
+                failure.id,
+                doc.source_id if doc is not None else "?",
+                index,
+                failure.describe(),
+            )
+            if content_hash:
+                known[failure.id] = content_hash
+            if self.path is None:
+                return True
+            record = {
+                "time": utcnow().isoformat(),
+                "index": index,
+                "id": failure.id,
+                "source_id": doc.source_id if doc is not None else None,
+                "content_hash": content_hash or None,
+                "status": failure.status,
+                "error_type": failure.error_type,
+                "reason": failure.reason,
+                "permanent": failure.permanent,
+                "document": document_to_dict(doc) if doc is not None else None,
+            }
+            line = json.dumps(record, ensure_ascii=False, default=str)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
 
     def read(self) -> list[dict[str, Any]]:
         """Every record so far (for tests and the CLI)."""
@@ -187,28 +300,45 @@ class DeadLetterLog:
 
 def record_bulk_outcome(
     results: Iterable[Any], docs_by_id: Mapping[str, Document], deadletter: DeadLetterLog, index: str
-) -> list[str]:
-    """Classify ``streaming_bulk`` results, dead-letter each failure, return the acknowledged ids."""
+) -> BulkOutcome:
+    """Classify ``streaming_bulk`` results: record permanent rejections once, log transient ones."""
     acked, failed = classify_bulk_errors(results)
+    rejected: list[str] = []
+    transient: list[BulkFailure] = []
     for failure in failed:
-        deadletter.append(failure, index, docs_by_id.get(failure.id))
-    return acked
+        if failure.permanent:
+            deadletter.append(failure, index, docs_by_id.get(failure.id))
+            rejected.append(failure.id)
+        else:
+            log.warning("elasticsearch did not index %s in %s (will retry): %s", failure.id, index, failure.describe())
+            transient.append(failure)
+    return BulkOutcome(tuple(acked), tuple(rejected), tuple(transient))
 
 
-def upsert_result(latest: Iterable[IndexedDocument], known: Mapping[str, str], acked: Iterable[str]) -> UpsertResult:
+def upsert_result(
+    latest: Iterable[IndexedDocument],
+    known: Mapping[str, str],
+    acked: Iterable[str],
+    rejected: Iterable[str] = (),
+) -> UpsertResult:
     """The :class:`UpsertResult` of an upsert: ``unchanged`` when the stored content hash is the same,
-    else ``new``/``updated`` *only if acknowledged*; rejected documents appear nowhere."""
+    else ``new``/``updated`` *only if acknowledged*, ``rejected`` when refused permanently;
+    documents that failed transiently appear nowhere (the caller retries them)."""
     ok = set(acked)
+    refused = set(rejected)
     new: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
+    rej: list[str] = []
     for item in latest:
         doc = item.document
         if known.get(doc.id) == doc.content_hash:
             unchanged.append(doc.id)
         elif doc.id in ok:
             (updated if doc.id in known else new).append(doc.id)
-    return UpsertResult(new=tuple(new), updated=tuple(updated), unchanged=tuple(unchanged))
+        elif doc.id in refused:
+            rej.append(doc.id)
+    return UpsertResult(new=tuple(new), updated=tuple(updated), unchanged=tuple(unchanged), rejected=tuple(rej))
 
 
 def count_deleted(results: Iterable[Any]) -> int:

@@ -4,6 +4,16 @@ Client/server versions: the official client sends ``Accept: application/vnd.elas
 compatible-with=<client major>``. A 9.x client therefore talks to 9.x servers; an 8.x server
 answers it with ``400 media_type_header_exception``, which :func:`unavailable_error` explains
 (install ``elasticsearch>=8.13,<9`` for 8.x servers; the code uses only APIs both majors have).
+
+Retries have one owner per kind of failure, so attempts never multiply:
+
+* the transport retries connection failures and timeouts (``max_retries``, with its backoff,
+  on the next node) and **no HTTP status** (``retry_on_status=()``; its status retries would be
+  immediate, without backoff, and nest inside ``streaming_bulk``'s);
+* ``streaming_bulk`` retries bulk writes on 429/502/503/504, whole-request and per item, with
+  exponential backoff (:data:`index.elastic_bulk.RETRY_STATUSES`);
+* a read that gets 429 or 5xx fails at once with :class:`IndexUnavailable` (the caller, e.g.
+  the next scheduled pass, retries).
 """
 
 from __future__ import annotations
@@ -59,7 +69,9 @@ def unavailable_error(exc: BaseException, urls: Sequence[str]) -> IndexUnavailab
     """The :class:`IndexUnavailable` a client exception means, or None for ordinary API errors.
 
     Covers: TLS failures, unreachable or timing-out nodes, 401 (bad credentials), 403 (missing
-    privileges), a server that is not Elasticsearch, and a client/server major-version mismatch.
+    privileges), a server that is not Elasticsearch, a client/server major-version mismatch, and
+    the transient statuses 429 (overloaded) and 5xx. Every :class:`IndexUnavailable` is worth
+    retrying later; other API errors (a 400 on a malformed request, 404) are returned as None.
     """
     where = _where(urls)
     if isinstance(exc, SSLError):
@@ -96,7 +108,12 @@ def unavailable_error(exc: BaseException, urls: Sequence[str]) -> IndexUnavailab
                 " installed elasticsearch-py major version must match the server's (pip install"
                 " 'elasticsearch>=8.13,<9' for an 8.x server)"
             )
-        if exc.meta.status in (502, 503, 504):
+        if exc.meta.status == 429:
+            return IndexUnavailable(
+                f"Elasticsearch at {where} is overloaded and rejected the request (429 {err.get('type', '')}:"
+                f" {err.get('reason', exc)}); retry later"
+            )
+        if exc.meta.status >= 500:
             return IndexUnavailable(f"Elasticsearch at {where} is unavailable ({exc.meta.status}: {exc})")
         return None
     if isinstance(exc, TransportError):
@@ -123,6 +140,7 @@ def client_options(settings: ElasticsearchSettings) -> dict[str, Any]:
         "request_timeout": settings.request_timeout.total_seconds(),
         "max_retries": settings.max_retries,
         "retry_on_timeout": True,
+        "retry_on_status": (),  # statuses are retried by streaming_bulk only (module doc)
         "verify_certs": settings.verify_certs,
     }
     if settings.ca_certs:

@@ -4,8 +4,7 @@ The JSON in ``index/mappings/`` is the source of truth; these functions load it,
 ``_comment`` keys and add what depends on the embedding space (the ``dense_vector`` field and
 ``_meta``). Names:
 
-* documents: concrete index ``<prefix>-docs-<space.slug>-<n>`` behind the alias ``<prefix>-docs``;
-* keyword gates: ``<prefix>-narrative-gates`` (percolator).
+* documents: concrete index ``<prefix>-docs-<space.slug>-<n>`` behind the alias ``<prefix>-docs``.
 
 Field choices are explained in ``docs/elasticsearch.md``.
 """
@@ -29,8 +28,6 @@ __all__ = [
     "docs_index_name",
     "docs_index_pattern",
     "docs_template",
-    "gates_index_body",
-    "gates_index_name",
     "index_generation",
     "load_mapping_json",
     "mapping_for",
@@ -87,11 +84,6 @@ def index_generation(name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def gates_index_name(prefix: str) -> str:
-    """The percolator index holding narratives' keyword gates."""
-    return f"{prefix}-narrative-gates"
-
-
 def vector_field(space: EmbeddingSpace) -> str:
     """Name of the nested passage vector field, relative to ``passages``: ``vec_<slug>``."""
     return f"vec_{space.slug}"
@@ -137,11 +129,6 @@ def mapping_for(space: EmbeddingSpace) -> dict[str, Any]:
         "index_options": {"type": "int8_hnsw", "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
     }
     return body
-
-
-def gates_index_body() -> dict[str, Any]:
-    """Create-index body of the keyword-gate percolator index."""
-    return _settings_with_analysis(load_mapping_json("narrative_gates.json"))
 
 
 def space_from_meta(mapping_response: dict[str, Any], index: str) -> EmbeddingSpace | None:

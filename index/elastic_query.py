@@ -1,4 +1,4 @@
-"""Search, count, scan and percolate request bodies and response parsers (pure functions).
+"""Search, count and scan request bodies and response parsers (pure functions).
 
 Shapes follow Elastic's Query DSL reference:
 
@@ -6,7 +6,13 @@ Shapes follow Elastic's Query DSL reference:
 * top-level ``knn`` on a nested vector field with ``filter`` and ``inner_hits``:
   https://www.elastic.co/guide/en/elasticsearch/reference/current/knn-search.html#nested-knn-search
 * aggregations: terms / date_histogram (``calendar_interval``, ``format``, ``min_doc_count``);
-* percolate query: https://www.elastic.co/guide/en/elasticsearch/reference/current/query-dsl-percolate-query.html
+* point in time + ``search_after`` with the ``_shard_doc`` tiebreaker:
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/paginate-search-results.html#search-after
+
+Semantic scores are exact: the kNN request returns the candidates' float passage vectors and
+:func:`exact_candidates` computes the cosine client-side, because nested ``inner_hits`` are
+scored on the int8-quantised vectors unless the query phase rescores (elasticsearch#156332, and
+only on servers with that fix), so their scores differ from the embedded backend's by ~1e-2.
 
 Hybrid search is fused here, client-side, with :func:`index.base.rrf_fuse` (see docs/elasticsearch.md
 for why the server-side ``rrf`` retriever is not used).
@@ -14,6 +20,8 @@ for why the server-side ``rrf`` retriever is not used).
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,19 +43,21 @@ __all__ = [
     "build_count_body",
     "build_keyword_body",
     "build_knn_body",
-    "build_percolate_body",
     "build_scan_body",
     "build_search_bodies",
     "candidates_from_response",
     "cosine_from_knn_score",
+    "exact_candidates",
     "filter_clauses",
     "fuse_hits",
-    "gate_query",
+    "knn_score_from_cosine",
     "parse_count_response",
-    "parse_percolate_response",
     "parse_search_response",
     "query_vector",
+    "vector_from_source",
 ]
+
+log = logging.getLogger(__name__)
 
 HIT_SOURCE_FIELDS = (
     "id",
@@ -69,6 +79,7 @@ COUNT_FIELDS: dict[str, str] = {"source": "source_id", "language": "language", "
 HYBRID_WINDOW_MIN = 50
 """Each list fused by RRF is ``max(5 k, 50)`` documents deep (like the embedded backend's window)."""
 RESCORE_SINCE = (9, 0)  # knn.rescore_vector: experimental in 8.18, used from 9.0 on
+EXCLUDE_VECTORS_SINCE = (9, 2)  # vectors left out of _source by default; _source.exclude_vectors: false
 RESCORE_OVERSAMPLE = 2.0
 MAX_INNER_HITS = 100  # index.max_inner_result_window default
 MAX_KNN = 10_000  # k and num_candidates upper bound
@@ -174,14 +185,15 @@ def build_knn_body(
 ) -> dict[str, Any]:
     """Approximate kNN over nested passage vectors; filters go inside ``knn.filter`` (pre-filtering).
 
-    With cosine similarity Elasticsearch scores ``(1 + cos) / 2``; see :func:`cosine_from_knn_score`.
-    On servers >= 9.0 ``rescore_vector`` re-scores the int8 candidates with the float vectors
-    (``oversample`` x k gathered); older servers rank by the quantised scores, and the passage
-    scores come from ``inner_hits``, which score nested vectors exactly.
+    The int8 HNSW graph only picks the candidate documents (on servers >= 9.0 re-scored with the
+    float vectors, ``rescore_vector.oversample``); ``_source`` carries every candidate passage's
+    float vector so :func:`exact_candidates` can score them exactly (module doc). ``inner_hits``
+    remain as a fallback for a server that returns no vectors.
     """
     size = size or query.k
+    field = f"passages.{vector_field(space)}"
     knn: dict[str, Any] = {
-        "field": f"passages.{vector_field(space)}",
+        "field": field,
         "query_vector": query_vector(query, space),
         "k": min(size, MAX_KNN),
         "num_candidates": min(MAX_KNN, max(100, 10 * size)),
@@ -192,7 +204,10 @@ def build_knn_body(
     clauses = filter_clauses(query.filters)
     if clauses:
         knn["filter"] = {"bool": {"filter": clauses}}
-    return {"size": size, "track_total_hits": False, "_source": {"includes": list(HIT_SOURCE_FIELDS)}, "knn": knn}
+    source: dict[str, Any] = {"includes": [*HIT_SOURCE_FIELDS, field]}
+    if server_version >= EXCLUDE_VECTORS_SINCE:
+        source["exclude_vectors"] = False
+    return {"size": size, "track_total_hits": False, "_source": source, "knn": knn}
 
 
 def build_search_bodies(
@@ -215,6 +230,18 @@ def build_search_bodies(
 def cosine_from_knn_score(score: float) -> float:
     """Invert Elasticsearch's cosine kNN score ``_score = (1 + cosine) / 2``."""
     return 2.0 * score - 1.0
+
+
+def knn_score_from_cosine(cosine: float) -> float:
+    """Elasticsearch's cosine kNN score ``(1 + cosine) / 2`` (so exact and server scores mix)."""
+    return (1.0 + cosine) / 2.0
+
+
+def vector_from_source(value: Any) -> np.ndarray:
+    """A stored vector: a JSON float list, or base64 big-endian float32 (ES 9 vector rehydration)."""
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype=">f4").astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -284,6 +311,68 @@ def candidates_from_response(resp: Mapping[str, Any], *, group_by_document: bool
     return [r[3] for r in rows]
 
 
+def _passages_of(src: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    passages = src.get("passages") or []
+    return [passages] if isinstance(passages, dict) else list(passages)
+
+
+def exact_candidates(
+    resp: Mapping[str, Any],
+    query: Sequence[float] | np.ndarray,
+    space: EmbeddingSpace,
+    *,
+    group_by_document: bool,
+) -> list[Candidate]:
+    """Semantic candidates scored exactly: cosine of ``query`` and each passage's stored float vector.
+
+    Every passage of every returned document is scored (not only the inner hits, whose scores
+    are int8-approximate), ``score`` is ``(1 + cos) / 2`` like the server's, and candidates are
+    ordered by it (ties: document rank, passage position): the same ranking and scores the
+    embedded backend computes over the same documents. Grouped: each document's best passage.
+    A hit whose ``_source`` lacks vectors keeps its inner-hit scores (logged).
+    """
+    field = vector_field(space)
+    q = np.asarray(query, dtype=np.float64)
+    qn = float(np.linalg.norm(q))
+    rows: list[tuple[float, int, int, Candidate]] = []
+    for doc_rank, hit in enumerate(resp.get("hits", {}).get("hits", [])):
+        src = hit.get("_source") or {}
+        passages = _passages_of(src)
+        if not passages or any(field not in p for p in passages):
+            log.warning("kNN hit %s has no %s in _source: its scores are approximate", hit.get("_id"), field)
+            single = {"hits": {"hits": [hit]}}
+            rows.extend(
+                (c.score, doc_rank, c.passage_index, c)
+                for c in candidates_from_response(single, group_by_document=group_by_document)
+            )
+            continue
+        best: tuple[float, int, int, Candidate] | None = None
+        for offset, passage in enumerate(passages):
+            vec = vector_from_source(passage[field]).astype(np.float64)
+            norm = float(np.linalg.norm(vec)) * qn
+            cos = float(vec @ q) / norm if norm > 0 else 0.0
+            cand = Candidate(
+                document_id=str(src.get("id", hit.get("_id"))),
+                passage_index=int(passage.get("index", offset)),
+                score=knn_score_from_cosine(cos),
+                url=str(src.get("url", "")),
+                title=str(src.get("title", "")),
+                source_id=str(src.get("source_id", "")),
+                language=str(src.get("language", "")),
+                published=datetime.fromisoformat(str(src["published"])),
+                snippet=str(passage.get("text", "")),
+            )
+            row = (cand.score, doc_rank, cand.passage_index, cand)
+            if not group_by_document:
+                rows.append(row)
+            elif best is None or (-row[0], row[2]) < (-best[0], best[2]):
+                best = row
+        if best is not None:
+            rows.append(best)
+    rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+    return [r[3] for r in rows]
+
+
 def _hit(c: Candidate, score: float, **ranks: Any) -> SearchHit:
     return SearchHit(
         document_id=c.document_id,
@@ -300,11 +389,21 @@ def _hit(c: Candidate, score: float, **ranks: Any) -> SearchHit:
 
 
 def parse_search_response(
-    resp: Mapping[str, Any], *, mode: Literal["keyword", "semantic"], group_by_document: bool, k: int
+    resp: Mapping[str, Any],
+    *,
+    mode: Literal["keyword", "semantic"],
+    group_by_document: bool,
+    k: int,
+    candidates: Sequence[Candidate] | None = None,
 ) -> list[SearchHit]:
-    """Hits of a single-ranking (keyword or semantic) response, best first, at most ``k``."""
+    """Hits of a single-ranking (keyword or semantic) response, best first, at most ``k``.
+
+    ``candidates`` (e.g. from :func:`exact_candidates`) replace the ones parsed from inner hits.
+    """
     out: list[SearchHit] = []
-    for rank, c in enumerate(candidates_from_response(resp, group_by_document=group_by_document)[:k], start=1):
+    if candidates is None:
+        candidates = candidates_from_response(resp, group_by_document=group_by_document)
+    for rank, c in enumerate(candidates[:k], start=1):
         if mode == "keyword":
             out.append(_hit(c, c.score, keyword_rank=rank))
         else:
@@ -399,11 +498,16 @@ def build_scan_body(
     excludes: Sequence[str] = (),
     search_after: Sequence[Any] | None = None,
     exclude_vectors: bool | None = None,
+    pit_id: str | None = None,
+    keep_alive: str = "5m",
 ) -> dict[str, Any]:
     """One page of a full scan, oldest published first (``sort`` + ``search_after``).
 
-    ``exclude_vectors=False`` asks Elasticsearch >= 9.2 to return vectors it keeps out of
-    ``_source`` by default; leave it ``None`` for older servers, which reject the key.
+    With ``pit_id`` the page reads a point in time (the request then names no index) and the
+    sort ends with the ``_shard_doc`` tiebreaker, so pages neither skip nor repeat documents
+    when writes and refreshes happen between them. ``exclude_vectors=False`` asks
+    Elasticsearch >= 9.2 to return vectors it keeps out of ``_source`` by default; leave it
+    ``None`` for older servers, which reject the key.
     """
     source: dict[str, Any] = {}
     if includes is not None:
@@ -419,37 +523,9 @@ def build_scan_body(
         "sort": [{"published": "asc"}, {"id": "asc"}],
         "_source": source or True,
     }
+    if pit_id is not None:
+        body["pit"] = {"id": pit_id, "keep_alive": keep_alive}
+        body["sort"].append({"_shard_doc": "asc"})
     if search_after is not None:
         body["search_after"] = list(search_after)
     return body
-
-
-def gate_query(keywords: Sequence[str]) -> dict[str, Any]:
-    """A narrative's keyword gate as a percolator query: any ``match_phrase`` over title or text."""
-    should: list[dict[str, Any]] = []
-    for kw in keywords:
-        kw = kw.strip()
-        if kw:
-            should.append({"match_phrase": {"title": kw}})
-            should.append({"match_phrase": {"text": kw}})
-    if not should:
-        raise ValueError("a keyword gate needs at least one non-empty keyword")
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
-def build_percolate_body(title: str, text: str, *, size: int = 1000) -> dict[str, Any]:
-    """Find the gates a (not yet indexed) document matches."""
-    return {
-        "size": size,
-        "track_total_hits": False,
-        "_source": ["narrative_id"],
-        "query": {"percolate": {"field": "query", "document": {"title": title, "text": text}}},
-    }
-
-
-def parse_percolate_response(resp: Mapping[str, Any]) -> list[str]:
-    """Sorted, distinct narrative ids of the matching gates."""
-    ids = {
-        str((h.get("_source") or {}).get("narrative_id") or h.get("_id")) for h in resp.get("hits", {}).get("hits", [])
-    }
-    return sorted(ids)

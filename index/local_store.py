@@ -25,6 +25,7 @@ import numpy as np
 
 from core.documents import Document, EmbeddingSpace, IndexedDocument, Passage, SearchFilters
 from core.errors import IndexUnavailable
+from core.files import private_file, secure_dir
 from core.serialize import optional_fields
 
 __all__ = [
@@ -178,7 +179,8 @@ class SqliteStore:
             uri = f"file:{self.path}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
-            path.mkdir(parents=True, exist_ok=True)
+            secure_dir(path, tighten=True)  # 0700: the text index and vectors live here too (core.files)
+            private_file(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         if not read_only:

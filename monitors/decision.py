@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError, ConfigIssue
+from core.files import private_file
 from core.matches import Tier
 
 __all__ = [
@@ -169,7 +170,6 @@ def _paths(root: Path) -> tuple[Path, Path]:
 def save_learned(root: Path | str, state: LearnedState) -> tuple[Path, Path]:
     """Write the state next to the config (atomic per file: temporary file, then rename)."""
     meta_path, arr_path = _paths(Path(root))
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     models: dict[str, Any] = {}
     for i, (nid, m) in enumerate(sorted(state.models.items())):
@@ -203,10 +203,10 @@ def save_learned(root: Path | str, state: LearnedState) -> tuple[Path, Path]:
         "report": dict(state.report),
         "narratives": models,
     }
-    tmp_arr = arr_path.with_name(arr_path.name + ".tmp.npz")
+    tmp_arr = private_file(arr_path.with_name(arr_path.name + ".tmp.npz"), sqlite=False)  # 0600 (core.files)
     with tmp_arr.open("wb") as fh:
         np.savez_compressed(fh, allow_pickle=False, **arrays)
-    tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
+    tmp_meta = private_file(meta_path.with_name(meta_path.name + ".tmp"), sqlite=False)
     tmp_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     for tmp, final in ((tmp_arr, arr_path), (tmp_meta, meta_path)):
         os.replace(tmp, final)

@@ -2,8 +2,24 @@
 
 Each detector has a pydantic options model (unknown keys are errors) and
 ``detect(store, health, now, narratives) -> list[DetectorEvent]``, deterministic for a given
-``now``. Match-based windows are ``[now - window, now)`` over publication time; copies
-(near-duplicate fingerprints or forwards, see :func:`monitors.store.collapse_copies`) count once.
+``now``. Copies (near-duplicate fingerprints or forwards, see :func:`monitors.store.collapse_copies`)
+count once.
+
+Late items. A match has a publication time and a first-seen time (``Match.seen``: when the
+service first matched it). Only matches seen by ``now`` count. *Whether* something happened is
+judged on publication times, *whether it is news* on first-seen times, so an item crawled late
+still alerts and a backlog never invents a pattern:
+
+* ``new_outlet`` / ``new_language``: the first match the service saw in an outlet (language),
+  reported when it was first seen in ``[now - lookback, now]``; outlets seen before rank first.
+* ``spike``: windows of publication time. The current window ``[now - window, now)`` is always
+  evaluated; an earlier window (up to ``baseline_windows`` back) is evaluated too when it holds
+  an item first seen in the last ``window``, with its own baseline before it. A backlog therefore
+  fires a spike only if its items were *published* as one; the most recent firing window is reported.
+* ``coordinated_burst``: matches published in the lookback plus those first seen in it; a burst is
+  judged on publication times (``within``).
+* ``recurrence``: a publication window ``[now - window, now)`` (an item published before the window
+  never counts, however late it was seen).
 """
 
 from __future__ import annotations
@@ -12,12 +28,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from core.events import DETECTORS, DetectorEvent, DetectorKind, SourceHealth
 from core.matches import Match
-from core.settings import Duration, StrictModel
-from monitors.store import COPY_THRESHOLD, MatchStore, collapse_copies
+from core.settings import MAX_DURATION, Duration, StrictModel
+from monitors.store import COPY_THRESHOLD, CopyGroup, MatchStore, collapse_copies
 
 __all__ = [
     "BurstOptions",
@@ -34,6 +50,7 @@ __all__ = [
     "SpikeDetector",
     "SpikeOptions",
     "build_detector",
+    "first_seen",
 ]
 
 TierName = Literal["suggest", "alert"]
@@ -72,9 +89,10 @@ class DetectorBase:
     def _narratives(store: MatchStore, narratives: Mapping[str, str]) -> list[str]:
         return sorted(narratives) if narratives else store.narrative_ids()
 
-    def _keep(self, matches: Sequence[Match]) -> list[Match]:
+    def _keep(self, matches: Sequence[Match], now: datetime | None = None) -> list[Match]:
+        """Matches of the options' tier or stronger (and, given ``now``, first seen by then)."""
         floor = _TIER_RANK[getattr(self.options, "min_tier", "suggest")]
-        return [m for m in matches if _TIER_RANK.get(m.tier, 0) >= floor]
+        return [m for m in matches if _TIER_RANK.get(m.tier, 0) >= floor and (now is None or first_seen(m) <= now)]
 
     def _event(
         self,
@@ -114,6 +132,23 @@ class DetectorBase:
         )
 
 
+def first_seen(m: Match) -> datetime:
+    """When the service first saw ``m`` (its publication time if the match carries no such record)."""
+    return m.seen if m.seen is not None else m.published
+
+
+def _late_note(m: Match) -> str:
+    """`` (published ..., first seen 5h later)`` for an item seen an hour or more after publication."""
+    lag = first_seen(m) - m.published
+    if lag < timedelta(hours=1):
+        return ""
+    return f" (published {m.published.isoformat(timespec='minutes')}, first seen {_span(_round_minutes(lag))} later)"
+
+
+def _round_minutes(d: timedelta) -> timedelta:
+    return timedelta(minutes=int(d.total_seconds() // 60))
+
+
 def _label(nid: str, narratives: Mapping[str, str]) -> str:
     title = narratives.get(nid, "")
     return f"{nid} ({title})" if title else nid
@@ -142,7 +177,7 @@ class RecurrenceDetector(DetectorBase):
         o = self.options
         out = []
         for nid in self._narratives(store, narratives):
-            matches = self._keep(store.matches(nid, since=now - o.window, until=now))
+            matches = self._keep(store.matches(nid, since=now - o.window, until=now), now)
             groups = collapse_copies(matches, o.copy_threshold)
             outlets = {g.original.outlet for g in groups}
             if len(groups) < o.min_matches or len(outlets) < o.min_outlets:
@@ -178,6 +213,17 @@ class SpikeOptions(MatchOptions):
     """The baseline mean is at least this, so a narrative new this hour needs ``min_count`` items."""
     copy_threshold: Threshold = COPY_THRESHOLD
 
+    @model_validator(mode="after")
+    def _span_fits(self) -> SpikeOptions:
+        # The detector looks back window x (baseline_windows + 1): past MAX_DURATION that date
+        # is not representable (OverflowError in the detector pass, not at load).
+        if self.window * (self.baseline_windows + 1) > MAX_DURATION:
+            raise ValueError(
+                f"window x (baseline_windows + 1) looks back more than {MAX_DURATION.days}d;"
+                " use a shorter window or fewer baseline_windows"
+            )
+        return self
+
 
 class SpikeDetector(DetectorBase):
     """A narrative suddenly appears much more often than in the preceding windows."""
@@ -189,41 +235,63 @@ class SpikeDetector(DetectorBase):
     def detect(
         self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
     ) -> list[DetectorEvent]:
-        """One event per narrative with ``count >= min_count`` and ``count / baseline >= min_ratio``."""
+        """At most one event per narrative: the most recent evaluated window with ``count >= min_count``
+        and ``count / baseline >= min_ratio`` (windows: see the module docstring)."""
         o = self.options
         out = []
-        start = now - o.window * (o.baseline_windows + 1)
         for nid in self._narratives(store, narratives):
-            matches = self._keep(store.matches(nid, since=start, until=now))
+            # Earlier windows holding an item first seen in the last window (a late item).
+            late = self._keep(store.seen_between(nid, now - o.window, now, published_before=now - o.window), now)
+            ks = {0} | {k for m in late if 1 <= (k := int((now - m.published) / o.window)) <= o.baseline_windows}
+            start = now - o.window * (max(ks) + o.baseline_windows + 1)
+            matches = self._keep(store.matches(nid, since=start, until=now), now)
             groups = collapse_copies(matches, o.copy_threshold)
-            current = [g.original for g in groups if g.original.published >= now - o.window]
-            baseline = len(groups) - len(current)
-            mean = baseline / o.baseline_windows
-            ratio = len(current) / max(mean, o.baseline_floor)
-            if len(current) < o.min_count or ratio < o.min_ratio:
-                continue
-            out.append(
-                self._event(
-                    key=nid,
-                    narrative_id=nid,
-                    narratives=narratives,
-                    title=f"Spike: {_label(nid, narratives)}",
-                    summary=(
-                        f"{len(current)} distinct items in the last {_span(o.window)}, {ratio:.1f}x the mean of "
-                        f"the previous {o.baseline_windows} windows ({mean:.2f} per window)"
-                    ),
-                    evidence=current,
-                    counts={"current": len(current), "baseline": baseline, "baseline_windows": o.baseline_windows},
-                    score=round(ratio, 3),
-                    now=now,
-                    window=(now - o.window, now),
-                )
-            )
+            for k in sorted(ks):
+                event = self._window(nid, narratives, groups, now, k)
+                if event is not None:
+                    out.append(event)
+                    break
         return out
+
+    def _window(
+        self, nid: str, narratives: Mapping[str, str], groups: Sequence[CopyGroup], now: datetime, k: int
+    ) -> DetectorEvent | None:
+        """The event of publication window ``[end - window, end)``, ``end = now - k * window``, if it spiked."""
+        o = self.options
+        end = now - o.window * k
+        lo, base_lo = end - o.window, end - o.window * (o.baseline_windows + 1)
+        current = [g.original for g in groups if lo <= g.original.published < end]
+        baseline = sum(1 for g in groups if base_lo <= g.original.published < lo)
+        mean = baseline / o.baseline_windows
+        ratio = len(current) / max(mean, o.baseline_floor)
+        if len(current) < o.min_count or ratio < o.min_ratio:
+            return None
+        where = (
+            f"in the last {_span(o.window)}"
+            if k == 0
+            else f"published {lo.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')} "
+            f"(crawled late: first seen up to {_span(_round_minutes(max(first_seen(m) for m in current) - end))} "
+            "after that window)"
+        )
+        return self._event(
+            key=nid,
+            narrative_id=nid,
+            narratives=narratives,
+            title=f"Spike: {_label(nid, narratives)}",
+            summary=(
+                f"{len(current)} distinct items {where}, {ratio:.1f}x the mean of "
+                f"the previous {o.baseline_windows} windows ({mean:.2f} per window)"
+            ),
+            evidence=current,
+            counts={"current": len(current), "baseline": baseline, "baseline_windows": o.baseline_windows},
+            score=round(ratio, 3),
+            now=now,
+            window=(lo, end),
+        )
 
 
 class NewOutletOptions(MatchOptions):
-    """New outlet: the first match of a narrative in an outlet, published in ``lookback``."""
+    """New outlet: the first match of a narrative in an outlet, first seen in ``lookback``."""
 
     lookback: Duration = timedelta(hours=24)
     min_prior_outlets: Annotated[int, Field(ge=0)] = 1
@@ -244,14 +312,14 @@ class NewOutletDetector(DetectorBase):
     def detect(
         self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
     ) -> list[DetectorEvent]:
-        """One event per (narrative, outlet) whose first match falls in ``[now - lookback, now)``."""
+        """One event per (narrative, outlet) whose first match was first seen in ``[now - lookback, now]``."""
         o: Any = self.options
         out = []
         for nid in self._narratives(store, narratives):
             first = self._first_seen(store, nid, now)
-            ordered = sorted(first.items(), key=lambda kv: (kv[1].published, kv[1].document_id))
+            ordered = sorted(first.items(), key=lambda kv: (first_seen(kv[1]), kv[1].published, kv[1].document_id))
             for rank, (value, m) in enumerate(ordered):
-                if m.published < now - o.lookback or rank < o.min_prior_outlets:
+                if first_seen(m) < now - o.lookback or rank < o.min_prior_outlets:
                     continue
                 if _TIER_RANK.get(m.tier, 0) < _TIER_RANK[o.min_tier]:
                     continue
@@ -263,7 +331,7 @@ class NewOutletDetector(DetectorBase):
                         title=f"New {self.noun} for {_label(nid, narratives)}: {value}",
                         summary=(
                             f"First match of this narrative in {self.noun} {value} "
-                            f"(seen in {rank} other {self.noun}s before)"
+                            f"(seen in {rank} other {self.noun}s before){_late_note(m)}"
                         ),
                         evidence=[m],
                         counts={f"prior_{self.noun}s": rank},
@@ -276,7 +344,7 @@ class NewOutletDetector(DetectorBase):
 
 
 class NewLanguageOptions(NewOutletOptions):
-    """New language: the first match of a narrative in a language, published in ``lookback``."""
+    """New language: the first match of a narrative in a language, first seen in ``lookback``."""
 
 
 class NewLanguageDetector(NewOutletDetector):
@@ -315,7 +383,9 @@ class CoordinatedBurstDetector(DetectorBase):
         o = self.options
         out = []
         for nid in self._narratives(store, narratives):
-            matches = self._keep(store.matches(nid, since=now - o.lookback, until=now))
+            recent = store.matches(nid, since=now - o.lookback, until=now)
+            late = store.seen_between(nid, now - o.lookback, now, published_before=now - o.lookback)
+            matches = self._keep([*late, *recent], now)
             for cluster in _fingerprint_clusters(matches, o.similarity):
                 burst = _first_burst(cluster, o.within, o.min_outlets)
                 if burst is None:

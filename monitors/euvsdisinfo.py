@@ -16,13 +16,27 @@ from typing import Any
 
 import yaml
 
+from core.errors import ConfigError, ConfigIssue
 from core.settings import Config
 from monitors.catalogue import Catalogue, Narrative, load_catalogue
 from monitors.narratives import find_keywords, keyword_pattern
 
-__all__ = ["UNASSIGNED", "Candidate", "import_cases", "import_command", "suggest_narrative", "write_candidates"]
+__all__ = [
+    "COLUMNS",
+    "REQUIRED_COLUMNS",
+    "UNASSIGNED",
+    "Candidate",
+    "import_cases",
+    "import_command",
+    "suggest_narrative",
+    "write_candidates",
+]
 
 UNASSIGNED = "_unassigned"
+COLUMNS = ("date", "id", "title", "countries", "keywords", "languages", "outlets")
+"""The columns of the EUvsDisinfo export this reads (comma-separated, a header line first)."""
+REQUIRED_COLUMNS = ("date", "id", "title", "keywords")
+"""Columns without which a case cannot become a candidate (claim, case URL, date, tags)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,30 @@ def suggest_narrative(text: str, case_keywords: Sequence[str], narratives: Seque
     return best, min(best_score / 2.0, 1.0)
 
 
+def _problem(path: Path, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue(str(path), "", message)])
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """The CSV's rows; a missing, unreadable, non-UTF-8 or wrongly laid out file is a ConfigError."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: spreadsheets write a BOM
+            reader = csv.DictReader(fh)
+            header = [c.strip().lower() for c in reader.fieldnames or ()]
+            missing = [c for c in REQUIRED_COLUMNS if c not in header]
+            if missing:
+                found = ", ".join(repr(c) for c in header[:12]) or "nothing"
+                raise _problem(
+                    path,
+                    f"not an EUvsDisinfo export: missing column(s) {', '.join(missing)}; expected a comma-separated "
+                    f"header line {','.join(COLUMNS)} (found {found})",
+                )
+            reader.fieldnames = header
+            return [{k: v or "" for k, v in row.items() if isinstance(k, str)} for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise _problem(path, f"cannot read EUvsDisinfo CSV: {exc}") from exc
+
+
 def import_cases(
     csv_path: Path | str,
     catalogue: Catalogue,
@@ -88,36 +126,36 @@ def import_cases(
     """Cases (optionally only those whose title or tags contain one of ``keywords``) as candidates.
 
     Duplicate claim titles are kept once; cases whose best overlap is below ``min_overlap`` are
-    :data:`UNASSIGNED`.
+    :data:`UNASSIGNED`. A missing, unreadable or non-UTF-8 file, or one without the
+    :data:`REQUIRED_COLUMNS`, raises :class:`~core.errors.ConfigError` naming the file.
     """
     wanted = [k.lower() for k in keywords]
     out: list[Candidate] = []
     seen: set[str] = set()
-    with Path(csv_path).open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            title = (row.get("title") or "").strip()
-            if not title or title.lower() in seen:
-                continue
-            tags = _split(row.get("keywords") or "")
-            if wanted and not any(w in title.lower() or any(w in t.lower() for t in tags) for w in wanted):
-                continue
-            seen.add(title.lower())
-            nid, overlap = suggest_narrative(title, tags, catalogue.enabled)
-            out.append(
-                Candidate(
-                    narrative_id=nid if overlap >= min_overlap else UNASSIGNED,
-                    text=title,
-                    language="en",
-                    case_url=row.get("id") or "",
-                    date=row.get("date") or "",
-                    keywords=tags,
-                    audience_languages=_split(row.get("languages") or ""),
-                    outlets=_split(row.get("outlets") or ""),
-                    overlap=overlap,
-                )
+    for row in _read_rows(Path(csv_path)):
+        title = (row.get("title") or "").strip()
+        if not title or title.lower() in seen:
+            continue
+        tags = _split(row.get("keywords") or "")
+        if wanted and not any(w in title.lower() or any(w in t.lower() for t in tags) for w in wanted):
+            continue
+        seen.add(title.lower())
+        nid, overlap = suggest_narrative(title, tags, catalogue.enabled)
+        out.append(
+            Candidate(
+                narrative_id=nid if overlap >= min_overlap else UNASSIGNED,
+                text=title,
+                language="en",
+                case_url=row.get("id") or "",
+                date=row.get("date") or "",
+                keywords=tags,
+                audience_languages=_split(row.get("languages") or ""),
+                outlets=_split(row.get("outlets") or ""),
+                overlap=overlap,
             )
-            if limit is not None and len(out) >= limit:
-                break
+        )
+        if limit is not None and len(out) >= limit:
+            break
     return out
 
 

@@ -405,11 +405,40 @@ def _rewrite(text: str, new_line: str) -> str:
     return "".join([*lines[:start], new_line, *lines[end:]])
 
 
+def _same_except_thresholds(old: str, new: str, suggest: float) -> bool:
+    """True when ``new`` parses to ``old`` with only ``thresholds`` changed (to ``suggest``)."""
+    try:
+        before, after = yaml.safe_load(old), yaml.safe_load(new)
+    except yaml.YAMLError:
+        return False
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    before.pop("thresholds", None)
+    got = after.pop("thresholds", None)
+    return before == after and isinstance(got, dict) and got.get("suggest") == round(suggest, 3)
+
+
+def _round_trip(old: str, th: dict[str, float], calibrated_for: str) -> str:
+    """The file re-dumped by PyYAML with new thresholds (for flow style, which a line edit cannot change)."""
+    data = yaml.safe_load(old)
+    if not isinstance(data, dict):
+        return old
+    data["thresholds"] = {
+        "suggest": round(th["suggest"], 3),
+        "alert": round(th["alert"], 3),
+        "calibrated_for": calibrated_for,
+    }
+    return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=1000, default_flow_style=False))
+
+
 def write_thresholds(catalogue: Catalogue, thresholds: dict[str, dict[str, float]], calibrated_for: str) -> list[Path]:
     """Rewrite only the top-level ``thresholds:`` entry of each narrative's YAML file.
 
-    Everything else (comments, order, exemplars) is kept byte for byte. Each rewritten file is
-    parsed again and must still describe the same narrative, else nothing is written for it.
+    Everything else (comments, order, exemplars) is kept byte for byte. A file written in flow
+    style (``{id: ..., exemplars: {...}}``, or JSON) cannot be edited line by line: it is loaded
+    and dumped again in block style with the same content and key order (comments in it are
+    lost; a warning says so). Each rewritten file is parsed again and must still describe the
+    same narrative, else nothing is written for it and :class:`ConfigError` names the file.
     """
     written: list[Path] = []
     for nid, th in thresholds.items():
@@ -417,14 +446,21 @@ def write_thresholds(catalogue: Catalogue, thresholds: dict[str, dict[str, float
         if path is None:
             log.warning("write_thresholds: no file for narrative %r", nid)
             continue
-        old = path.read_text(encoding="utf-8")
+        try:
+            old = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([ConfigIssue(str(path), "", f"cannot read narrative file: {exc}")]) from exc
         new = _rewrite(old, _render_thresholds(th["suggest"], th["alert"], calibrated_for))
-        before = yaml.safe_load(old)
-        after = yaml.safe_load(new)
-        before.pop("thresholds", None)
-        got = after.pop("thresholds", None)
-        if before != after or not isinstance(got, dict) or got.get("suggest") != round(th["suggest"], 3):
-            raise ValueError(f"{path}: thresholds rewrite would change other fields; file left unchanged")
+        if not _same_except_thresholds(old, new, th["suggest"]):
+            new = _round_trip(old, th, calibrated_for)
+            if not _same_except_thresholds(old, new, th["suggest"]):
+                raise ConfigError(
+                    [ConfigIssue(str(path), "thresholds", "cannot rewrite the thresholds safely; file left unchanged")]
+                )
+            if any(line.lstrip().startswith("#") for line in old.splitlines()):
+                log.warning("%s: rewritten in block style to store thresholds; its comments were dropped", path)
+            else:
+                log.info("%s: rewritten in block style to store thresholds", path)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(new, encoding="utf-8")
         tmp.replace(path)

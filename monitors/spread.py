@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from core.documents import (
     document_id_for_url,
 )
 from core.errors import UnknownNameError
+from core.sightings import SightingLookup
 from index.base import DocumentIndex, in_filters
 from index.embed import Embedder, normalize_rows
 from monitors.catalogue import Narrative
@@ -264,8 +265,13 @@ def trace(
     *,
     matches: MatchStore | None = None,
     narrative: Narrative | None = None,
+    sightings: SightingLookup | None = None,
 ) -> TraceResult:
     """Trace a claim, URL, document or narrative through the index; see the module docstring.
+
+    With ``sightings``, each item lists the other sources that carried its URL
+    (:attr:`TraceItem.carriers`, earliest first): a second feed linking to an outlet's article
+    is shown as a carrier of that outlet's record, never as its author.
 
     Raises :class:`~core.errors.UnknownNameError` when a URL or document id is not indexed and
     ``ValueError`` for a narrative query with neither ``matches`` nor ``narrative``.
@@ -300,6 +306,12 @@ def trace(
             continue
         items.append(_item(doc, scored.get(doc_id), seeds.fixed.get(doc_id)))
     items.sort(key=lambda it: (it.published, it.document_id))
+    if sightings is not None and items:
+        seen = sightings.for_documents([it.document_id for it in items])
+        items = [
+            replace(it, carriers=tuple(c for c in seen.get(it.document_id, ()) if c.source_id != it.source_id))
+            for it in items
+        ]
     log.info(
         "trace: %d seeds, %d candidates, %d items (threshold %.2f)",
         len(seeds.vectors),

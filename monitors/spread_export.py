@@ -1,6 +1,8 @@
 """Exports of a spread trace: items as CSV/JSONL, the graph as GEXF/GraphML, the timeline as PNG/SVG.
 
-The timeline is drawn with matplotlib's non-interactive Agg backend (no display needed).
+The timeline is drawn with matplotlib's non-interactive Agg backend (no display needed). Scraped text
+is neutralised on the way out (:mod:`core.safe_text`): CSV cells that a spreadsheet would run as a
+formula are quoted with ``'`` and lose bidi controls; JSONL writes bidi controls as ``\\u202e`` escapes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 
 import networkx as nx
 
+from core.safe_text import csv_cell, escape_bidi, strip_bidi_deep
 from monitors.spread_models import TraceResult
 
 __all__ = ["CSV_COLUMNS", "export_graph", "export_items_csv", "export_items_jsonl", "render_timeline"]
@@ -34,12 +37,19 @@ CSV_COLUMNS = (
     "copy_of",
     "translation_of",
     "first_in",
+    "carried_by",
 )
 
 
 def _roles(result: TraceResult) -> dict[str, dict[str, str]]:
     roles: dict[str, dict[str, str]] = {
-        it.document_id: {"copy_of": "", "translation_of": "", "first_in": ""} for it in result.items
+        it.document_id: {
+            "copy_of": "",
+            "translation_of": "",
+            "first_in": "",
+            "carried_by": " ".join(c.source_id for c in it.carriers),
+        }
+        for it in result.items
     }
     for g in result.copy_groups:
         for c in g.copies:
@@ -64,7 +74,7 @@ def _roles(result: TraceResult) -> dict[str, dict[str, str]]:
 
 
 def export_items_csv(result: TraceResult, path: Path | str) -> Path:
-    """Write one CSV row per item (UTF-8, header :data:`CSV_COLUMNS`, time order); returns the path."""
+    """Write one CSV row per item (UTF-8, header :data:`CSV_COLUMNS`, time order, cells neutralised)."""
     path = Path(path)
     roles = _roles(result)
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -72,7 +82,8 @@ def export_items_csv(result: TraceResult, path: Path | str) -> Path:
         w.writeheader()
         for it in result.items:
             d = it.as_dict()
-            w.writerow({k: d.get(k, "") for k in CSV_COLUMNS} | roles[it.document_id])
+            row = {k: d.get(k, "") for k in CSV_COLUMNS} | roles[it.document_id]
+            w.writerow({k: csv_cell(v) for k, v in row.items()})
     return path
 
 
@@ -82,17 +93,29 @@ def export_items_jsonl(result: TraceResult, path: Path | str) -> Path:
     roles = _roles(result)
     with path.open("w", encoding="utf-8") as fh:
         for it in result.items:
-            fh.write(json.dumps(it.as_dict() | roles[it.document_id], ensure_ascii=False) + "\n")
+            fh.write(escape_bidi(json.dumps(it.as_dict() | roles[it.document_id], ensure_ascii=False)) + "\n")
     return path
+
+
+def _inert_graph(graph: nx.DiGraph) -> nx.DiGraph:
+    """A copy whose attribute strings carry no bidi controls (Gephi shows titles and outlets)."""
+    out = graph.copy()
+    out.graph.update(strip_bidi_deep(dict(out.graph)))
+    for _, data in out.nodes(data=True):
+        data.update(strip_bidi_deep(dict(data)))
+    for *_, data in out.edges(data=True):
+        data.update(strip_bidi_deep(dict(data)))
+    return out
 
 
 def export_graph(result: TraceResult, path: Path | str, format: Literal["gexf", "graphml"] = "gexf") -> Path:
     """Write the propagation graph as GEXF (Gephi) or GraphML with networkx's writers."""
     path = Path(path)
+    graph = _inert_graph(result.graph)
     if format == "gexf":
-        nx.write_gexf(result.graph, path)
+        nx.write_gexf(graph, path)
     elif format == "graphml":
-        nx.write_graphml(result.graph, path)
+        nx.write_graphml(graph, path)
     else:
         raise ValueError(f"unknown graph format {format!r} (gexf, graphml)")
     return path

@@ -287,6 +287,7 @@ def build_graph(items: Sequence[TraceItem], edges: Sequence[TraceEdge]) -> nx.Di
             language=it.language,
             published=it.published.isoformat(),
             similarity=float(round(it.similarity, 4)),
+            carried_by=" ".join(c.source_id for c in it.carriers),
         )
     for e in edges:
         g.add_edge(

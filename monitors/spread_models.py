@@ -12,6 +12,7 @@ from typing import Any
 import networkx as nx
 
 from core.documents import SearchFilters
+from core.sightings import Sighting
 
 __all__ = [
     "CopyGroup",
@@ -122,6 +123,8 @@ class TraceItem:
     forwarded_from: str = ""
     forwarded_from_url: str = ""
     fingerprint: tuple[int, ...] = field(default=(), repr=False)
+    carriers: tuple[Sighting, ...] = ()
+    """Other sources that carried this document's URL (sightings; they never rewrote the record)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without the fingerprint)."""
@@ -140,6 +143,7 @@ class TraceItem:
             "passage_text": self.passage_text,
             "links": list(self.links),
             "forwarded_from": self.forwarded_from,
+            "carriers": [c.as_dict() for c in self.carriers],
         }
 
 

@@ -5,6 +5,10 @@ scoring passage). :func:`collapse_copies` groups matches that are copies of each
 detectors count a text reposted by ten channels once. :meth:`MatchStore.read_cache` shares one
 read per narrative between the detectors of one pass (``alerts.rules.run_rules`` opens it).
 
+Every match has two times: ``published`` (from the source) and ``seen`` (when the service first
+matched it, kept from the first store: see :attr:`core.matches.Match.seen`). Reads by time window
+use publication time; :meth:`MatchStore.seen_between` and the first-seen reads use ``seen``.
+
 Analysts' verdicts (:mod:`monitors.verdicts`) live in the same file. A match whose latest verdict
 is ``rejected`` is left out of every read detectors use (:meth:`MatchStore.matches`, the read
 cache, the first-seen reads), and storing it again does not bring it back: the verdict is keyed
@@ -26,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.files import private_file
 from core.matches import Match, match_id
 
 __all__ = [
@@ -72,13 +77,17 @@ CREATE TABLE IF NOT EXISTS matches (
     probability REAL,
     reasons TEXT NOT NULL DEFAULT '[]',
     match_id TEXT,
+    seen INTEGER,
     PRIMARY KEY (document_id, narrative_id)
 );
 CREATE INDEX IF NOT EXISTS matches_narrative_time ON matches (narrative_id, published);
 CREATE INDEX IF NOT EXISTS matches_time ON matches (published);
 CREATE INDEX IF NOT EXISTS matches_outlet ON matches (outlet, narrative_id, published);
-CREATE INDEX IF NOT EXISTS matches_first_outlet ON matches (narrative_id, outlet, published, document_id);
-CREATE INDEX IF NOT EXISTS matches_first_language ON matches (narrative_id, language, published, document_id);
+CREATE INDEX IF NOT EXISTS matches_narrative_seen ON matches (narrative_id, seen);
+CREATE INDEX IF NOT EXISTS matches_first_outlet_seen ON matches (narrative_id, outlet, seen, published, document_id);
+CREATE INDEX IF NOT EXISTS matches_first_lang_seen ON matches (narrative_id, language, seen, published, document_id);
+DROP INDEX IF EXISTS matches_first_outlet;
+DROP INDEX IF EXISTS matches_first_language;
 """
 
 VERDICT_COLUMNS = "match_id, document_id, narrative_id, verdict, analyst, note, at, language, title, passage_text"
@@ -124,7 +133,7 @@ _NOT_REJECTED = (
 _COLUMNS = (
     "document_id, narrative_id, score, tier, passage_index, passage_text, exemplar, exemplar_language, model, "
     "source_id, outlet, language, published, url, title, similarity, counter_similarity, keywords, fingerprint, "
-    "forwarded_from, matched_at, decision, probability, reasons, match_id"
+    "forwarded_from, matched_at, decision, probability, reasons, match_id, seen"
 )
 
 _ADDED_COLUMNS = (
@@ -132,6 +141,7 @@ _ADDED_COLUMNS = (
     ("probability", "REAL"),
     ("reasons", "TEXT NOT NULL DEFAULT '[]'"),
     ("match_id", "TEXT"),
+    ("seen", "INTEGER"),
 )
 """Columns added after the first release: stores created before them are migrated on open."""
 
@@ -315,7 +325,7 @@ class MatchStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 (core.files)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -355,6 +365,12 @@ class MatchStore:
                 "UPDATE matches SET match_id = ? WHERE document_id = ? AND narrative_id = ?",
                 [(match_id(d, n), d, n) for d, n in rows],
             )
+        if "seen" not in have:
+            # No record of first sight: the earlier of publication and matching (see Match.seen), so
+            # an upgrade never turns old matches into new alerts.
+            self._conn.execute(
+                "UPDATE matches SET seen = min(published, coalesce(matched_at, published)) WHERE seen IS NULL"
+            )
 
     def close(self) -> None:
         """Close the database."""
@@ -370,7 +386,8 @@ class MatchStore:
     def add(self, matches: Iterable[Match]) -> int:
         """Store matches; returns how many (document, narrative) pairs were new.
 
-        A repeated pair keeps one row: the passage with the higher score wins.
+        A repeated pair keeps one row: the passage with the higher score wins. The first-seen time
+        (``seen``) of a stored pair never changes: re-fetches, updates and re-matches keep it.
         """
         rows = [_row(m) for m in matches]
         with self._lock:
@@ -378,12 +395,12 @@ class MatchStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    f"INSERT INTO matches ({_COLUMNS}) VALUES ({', '.join('?' * 25)}) "
+                    f"INSERT INTO matches ({_COLUMNS}) VALUES ({', '.join('?' * 26)}) "
                     "ON CONFLICT (document_id, narrative_id) DO UPDATE SET "
                     + ", ".join(
                         f"{c} = excluded.{c}"
                         for c in _COLUMNS.replace(" ", "").split(",")
-                        if c not in ("document_id", "narrative_id")
+                        if c not in ("document_id", "narrative_id", "seen")
                     )
                     + " WHERE excluded.score > matches.score",
                     rows,
@@ -509,16 +526,33 @@ class MatchStore:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT narrative_id FROM matches ORDER BY 1")]
 
+    def seen_between(
+        self, narrative_id: str, since: datetime, until: datetime, *, published_before: datetime | None = None
+    ) -> list[Match]:
+        """Matches of a narrative the service first saw in ``[since, until]`` (both inclusive), rejected
+        ones left out, ordered by publication time; ``published_before`` keeps only those published
+        earlier (the late ones a publication-time read of the recent past does not return)."""
+        sql = f"SELECT {_COLUMNS} FROM matches WHERE narrative_id = ? AND seen >= ? AND seen <= ? AND {_NOT_REJECTED}"
+        args: list[object] = [narrative_id, _ts(since), _ts(until)]
+        if published_before is not None:
+            sql += " AND published < ?"
+            args.append(_ts(published_before))
+        cache: _ReadCache | None = getattr(self._local, "cache", None)
+        decoded: dict[str, tuple[Any, ...]] = {} if cache is None else cache.decoded
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY published, document_id", args).fetchall()
+        return [_match(r, decoded) for r in rows]
+
     def _first_seen(self, column: str, narrative_id: str, until: datetime | None) -> dict[str, Match]:
-        # The earliest row per value, ranked in SQL: only those rows are decoded.
+        # The first row the service saw per value, ranked in SQL: only those rows are decoded.
         if column not in ("outlet", "language"):
             raise ValueError(f"unknown first-seen column {column!r}")
         sql = (
             f"SELECT {_COLUMNS} FROM matches WHERE rowid IN (SELECT rowid FROM ("
-            f"SELECT rowid, row_number() OVER (PARTITION BY {column} ORDER BY published, document_id) AS rank "
+            f"SELECT rowid, row_number() OVER (PARTITION BY {column} ORDER BY seen, published, document_id) AS rank "
             f"FROM matches WHERE narrative_id = ? AND {_NOT_REJECTED}"
-            + (" AND published < ?" if until is not None else "")
-            + ") WHERE rank = 1) ORDER BY published, document_id"
+            + (" AND seen <= ?" if until is not None else "")
+            + ") WHERE rank = 1) ORDER BY seen, published, document_id"
         )
         args: list[object] = [narrative_id] + ([_ts(until)] if until is not None else [])
         out: dict[str, Match] = {}
@@ -529,11 +563,13 @@ class MatchStore:
         return out
 
     def first_seen_by_outlet(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
-        """outlet -> the earliest match of the narrative there (published before ``until``)."""
+        """outlet -> the first match of the narrative there that the service saw (``seen``, then
+        publication time, breaks ties), among those seen by ``until`` (inclusive), in that order."""
         return self._first_seen("outlet", narrative_id, until)
 
     def first_seen_by_language(self, narrative_id: str, until: datetime | None = None) -> dict[str, Match]:
-        """language -> the earliest match of the narrative in it (published before ``until``)."""
+        """language -> the first match of the narrative in it that the service saw (as
+        :meth:`first_seen_by_outlet`)."""
         return self._first_seen("language", narrative_id, until)
 
 
@@ -573,6 +609,7 @@ def _row(m: Match) -> tuple[object, ...]:
         m.probability,
         json.dumps(list(m.reasons), ensure_ascii=False),
         m.id,
+        _ts(m.seen) if m.seen is not None else _ts(min(m.published, m.matched_at or m.published)),
     )
 
 
@@ -622,4 +659,5 @@ def _match(r: tuple[Any, ...], memo: dict[str, tuple[Any, ...]]) -> Match:
         decision=r[21],
         probability=r[22],
         reasons=_decoded(r[23], memo, False),
+        seen=None if r[25] is None else _EPOCH + r[25] * _US,
     )

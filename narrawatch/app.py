@@ -27,7 +27,8 @@ class App:
     pipeline: Pipeline
 
     def close(self) -> None:
-        """Close index and state."""
+        """Close index, state and the pipeline's stores."""
+        self.pipeline.close()
         self.index.close()
         self.state.close()
 

@@ -22,13 +22,14 @@ import monitors.detectors  # noqa: F401  (registers the built-in detectors)
 from core.documents import SearchFilters, SearchQuery, utcnow
 from core.errors import ConfigError, NarrawatchError
 from core.logging import setup_logging
+from core.safe_text import inert_stdio
 from core.serialize import document_to_dict
 from core.settings import Config, load_config, parse_when
 from narrawatch import __version__
 from narrawatch.pipeline import SourceReport
 from narrawatch.scheduler import in_shard, parse_shard
 
-__all__ = ["build_parser", "main", "when_arg"]
+__all__ = ["MAX_K", "bounded_float", "bounded_int", "build_parser", "check_time_range", "main", "when_arg"]
 
 log = logging.getLogger("narrawatch")
 
@@ -299,7 +300,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="sources (failing first)")
-    for col in ("id", "kind", "last success", "failures", "items 24h", "last error"):
+    for col in ("id", "kind", "last success", "failures", "items 24h", "last error", "notes"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -309,6 +310,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
             str(r["consecutive_failures"]),
             str(r["items_24h"]),
             (r["last_error"] or "")[:80],
+            r.get("notes", ""),
         )
     Console().print(table)
     return 0
@@ -335,6 +337,48 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # --- parser -------------------------------------------------------------------------------
+
+
+MAX_K = 1000
+"""Most documents one ``search`` returns (``-k``); the API pages instead (``page_size`` <= 100)."""
+
+
+def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """argparse type: an integer in ``lo..hi`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; use {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def bounded_float(lo: float, hi: float, *, open_low: bool = False) -> Callable[[str], float]:
+    """argparse type: a number in ``lo..hi`` (``open_low``: above ``lo``), else a usage error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (lo < value <= hi if open_low else lo <= value <= hi):  # also false for NaN
+            raise argparse.ArgumentTypeError(f"{text} is out of range; use {'>' if open_low else ''}{lo}..{hi}")
+        return value
+
+    return parse
+
+
+def check_time_range(args: argparse.Namespace) -> str | None:
+    """The usage error when ``--since`` is not before ``--until`` (that range holds nothing), else None."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if isinstance(since, datetime) and isinstance(until, datetime) and since >= until:
+        return f"--since {since.isoformat()} is not before --until {until.isoformat()}: the range is empty"
+    return None
 
 
 def when_arg(text: str) -> datetime | None:
@@ -380,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="hybrid keyword + semantic search")
     p.add_argument("text")
-    p.add_argument("-k", type=int, default=10, help="number of documents (default 10)")
+    p.add_argument("-k", type=bounded_int(1, MAX_K), default=10, help=f"number of documents, 1..{MAX_K} (default 10)")
     p.add_argument("--mode", choices=["hybrid", "keyword", "semantic"], default="hybrid")
     p.add_argument("--json", action="store_true")
     _add_filter_args(p)
@@ -411,9 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``narrawatch`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    bad_range = check_time_range(args)
+    if bad_range:
+        print(f"{parser.prog}: error: {bad_range}", file=sys.stderr)
+        return 2
     handler = _COMMANDS[args.func]
     try:
-        return handler(args)
+        with inert_stdio():  # scraped text's bidi controls reach the terminal as inert \u202e escapes
+            return handler(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue), file=sys.stderr)

@@ -144,6 +144,8 @@ def cmd_matches_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, command: Register) -> None:
     """Add ``matches ...`` to ``sub`` (an argparse sub-parsers object)."""
+    from narrawatch.cli import bounded_int  # cli imports this module
+
     handlers: dict[str, Handler] = {
         "matches.list": cmd_matches_list,
         "matches.show": cmd_matches_show,
@@ -159,7 +161,7 @@ def add_commands(sub: Any, command: Register) -> None:
     p = msub.add_parser("list", help="stored matches, newest first, with verdicts")
     p.add_argument("--narrative", help="only this narrative id")
     p.add_argument("--verdict", choices=["confirmed", "rejected", "none"], help="only matches with this verdict")
-    p.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
+    p.add_argument("--limit", type=bounded_int(1, 100_000), default=50, help="at most N rows, 1..100000 (default 50)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="matches.list")
     p = msub.add_parser("show", help="one match: passage, reasons, decision, verdict")

@@ -17,7 +17,12 @@ from core.documents import utcnow
 from core.logging import setup_logging
 from core.settings import Config, load_config
 
-__all__ = ["add_commands"]
+__all__ = ["RULES_TEST_MAX_EVALUATIONS", "TRACE_MAX_ITEMS", "add_commands"]
+
+RULES_TEST_MAX_EVALUATIONS = 10_000
+"""``rules test``: most rule evaluations one dry run makes (``--since`` / ``--step``)."""
+TRACE_MAX_ITEMS = 1000
+"""``trace --max-items``: the same ceiling as the API's ``limit``."""
 
 Handler = Callable[[argparse.Namespace], int]
 Register = Callable[[str], Callable[[Handler], Handler]]
@@ -187,38 +192,68 @@ def cmd_narratives_import(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
-    """Alerts, newest first, with delivery status per channel."""
+    """Alerts created in [--since, --until), newest first, one page, with delivery status per channel."""
     from alerts.admin import alerts_list
 
-    rows = alerts_list(_config(args), since=args.since, rule=args.rule, unacked=args.unacked, limit=args.limit)
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        print(f"--since {args.since.isoformat()} is not before --until {args.until.isoformat()}", file=sys.stderr)
+        return 2
+    rows = alerts_list(
+        _config(args),
+        since=args.since,
+        until=args.until,
+        rule=args.rule,
+        severity=args.severity,
+        unacked=args.unacked,
+        limit=args.limit,
+        offset=args.offset,
+    )
     if args.json:
         _out(rows)
         return 0
     if not rows:
         print("no alerts")
     for r in rows:
-        ack = "acked" if r.get("acked") else "NEW  "
+        ack = "acked" if r.get("acked_at") else "NEW  "
         print(f"{r['id']}  {ack} {r['severity']:8} {str(r['created'])[:16]}  {r['title']}")
+        if r.get("acked_at"):
+            note = f": {r['ack_note']}" if r.get("ack_note") else ""
+            print(f"{'':26}acknowledged {str(r['acked_at'])[:16]} by {r.get('acked_by') or '-'}{note}")
+    if len(rows) == args.limit:
+        print(f"(more may follow: --offset {args.offset + len(rows)})", file=sys.stderr)
     return 0
 
 
+def _ack_line(data: dict[str, Any]) -> str:
+    if not data.get("acked_at"):
+        return "acknowledgement: not acknowledged"
+    note = f" (note: {data['ack_note']})" if data.get("ack_note") else ""
+    return f"acknowledgement: acknowledged {data['acked_at']} by {data.get('acked_by') or '-'}{note}"
+
+
 def cmd_alerts_show(args: argparse.Namespace) -> int:
-    """One alert in full: events, evidence, rendered text, deliveries."""
+    """One alert in full: events, evidence, rendered text, acknowledgement, deliveries."""
     from alerts.admin import alerts_show
 
     data = alerts_show(_config(args), args.id)
     if args.json:
         _out(data)
-    else:
-        print(data.get("text") or json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(data.get("text") or json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    print()
+    print(_ack_line(data))
+    for d in data.get("deliveries", []):
+        sent = f" sent {d['sent_at']}" if d.get("sent_at") else ""
+        error = f" last error: {d['last_error']}" if d.get("last_error") else ""
+        print(f"delivery {d['channel']}: {d['status']} after {d['attempts']} attempt(s){sent}{error}")
     return 0
 
 
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
-    """Acknowledge an alert."""
+    """Acknowledge an alert (who, when and the note are stored)."""
     from alerts.admin import alerts_ack
 
-    changed = alerts_ack(_config(args), args.id, by=args.by)
+    changed = alerts_ack(_config(args), args.id, by=args.by, note=args.note)
     print("acknowledged" if changed else "already acknowledged")
     return 0
 
@@ -232,7 +267,16 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     from narrawatch.monitoring import source_health
 
     config = _config(args)
-    since = args.since or (utcnow() - timedelta(days=30))
+    now = utcnow()
+    since = args.since or (now - timedelta(days=30))
+    evaluations = max(0.0, (now - since).total_seconds()) / args.step
+    if evaluations > RULES_TEST_MAX_EVALUATIONS:
+        print(
+            f"--step {args.step} over --since {since.isoformat()} would evaluate the rule {evaluations:,.0f} times; "
+            f"at most {RULES_TEST_MAX_EVALUATIONS:,}: raise --step or shorten --since",
+            file=sys.stderr,
+        )
+        return 2
     cat = config.extra.get("narratives")
     titles = {n.id: n.title for n in cat.enabled} if isinstance(cat, Catalogue) else {}
     with open_app(config, read_only=True) as app:
@@ -330,6 +374,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     )
     from monitors.store import MatchStore
     from narrawatch.app import open_app
+    from narrawatch.sightings import open_sightings, sightings_path
 
     config = _config(args)
     query = TraceQuery(
@@ -347,11 +392,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
     cat = config.extra.get("narratives")
     narrative = cat.get(args.narrative) if args.narrative and isinstance(cat, Catalogue) else None
     store = MatchStore(config.data_dir / "matches.sqlite")
+    seen = open_sightings(sightings_path(config.data_dir), read_only=True)
     try:
         with open_app(config, read_only=True) as app:
-            result = trace(app.index, app.embedder, query, matches=store, narrative=narrative)
+            result = trace(app.index, app.embedder, query, matches=store, narrative=narrative, sightings=seen)
     finally:
         store.close()
+        seen.close()
     if args.export_dir:
         out = Path(args.export_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -377,6 +424,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
             f"  {str(it.get('published'))[:16]}  {it.get('outlet', ''):28} {it.get('language', ''):3} "
             f"{it.get('similarity', 0):.3f}  {str(it.get('passage') or it.get('title') or '')[:90]!r}"
         )
+        for c in it.get("carriers", []):
+            print(f"      carried by {c['source']} ({c['outlet']}) first seen {c['first_seen'][:16]}")
     print(
         f"{len(data.get('copy_groups', []))} copy groups, {len(data.get('translation_groups', []))} translation "
         f"groups, {len(data.get('edges', []))} edges"
@@ -462,7 +511,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, command: Register) -> None:
     """Add the extra sub-commands to ``sub`` (an argparse sub-parsers object)."""
-    from narrawatch.cli import when_arg
+    from narrawatch.cli import bounded_float, bounded_int, when_arg
 
     handlers: dict[str, Handler] = {
         "demo": cmd_demo,
@@ -514,7 +563,7 @@ def add_commands(sub: Any, command: Register) -> None:
     p.set_defaults(func="narratives.learn")
     p = nar.add_parser("calibrate", help="propose thresholds from a gold file")
     p.add_argument("--gold", required=True, type=Path)
-    p.add_argument("--target-precision", type=float, default=0.8)
+    p.add_argument("--target-precision", type=bounded_float(0.0, 1.0, open_low=True), default=0.8, help="0..1")
     p.add_argument("--write", action="store_true", help="store them in the narrative files")
     p.set_defaults(func="narratives.calibrate")
     p = nar.add_parser("match", help="backfill: match indexed documents")
@@ -527,10 +576,13 @@ def add_commands(sub: Any, command: Register) -> None:
 
     al = sub.add_parser("alerts", help="the alert inbox").add_subparsers(dest="sub", required=True)
     p = al.add_parser("list", help="alerts, newest first")
-    p.add_argument("--since", type=when_arg)
+    p.add_argument("--since", type=when_arg, help="created at or after")
+    p.add_argument("--until", type=when_arg, help="created before")
     p.add_argument("--rule")
+    p.add_argument("--severity", choices=("info", "warning", "critical"))
     p.add_argument("--unacked", action="store_true")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=bounded_int(1, 10_000), default=50, help="rows per page, 1..10000 (default 50)")
+    p.add_argument("--offset", type=bounded_int(0, 10_000_000), default=0, help="skip this many rows (paging)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="alerts.list")
     p = al.add_parser("show", help="one alert in full")
@@ -540,13 +592,19 @@ def add_commands(sub: Any, command: Register) -> None:
     p = al.add_parser("ack", help="acknowledge an alert")
     p.add_argument("id")
     p.add_argument("--by", default="cli")
+    p.add_argument("--note", default="", help="why (stored with the acknowledgement)")
     p.set_defaults(func="alerts.ack")
 
     ru = sub.add_parser("rules", help="alert rules").add_subparsers(dest="sub", required=True)
     p = ru.add_parser("test", help="dry-run a rule against stored matches")
     p.add_argument("rule")
     p.add_argument("--since", default="30d", type=when_arg)
-    p.add_argument("--step", type=int, default=3600, help="evaluation step in seconds (default 3600)")
+    p.add_argument(
+        "--step",
+        type=bounded_int(1, 7 * 86400),
+        default=3600,
+        help=f"evaluation step in seconds, 1..604800 (default 3600; at most {RULES_TEST_MAX_EVALUATIONS:,} steps)",
+    )
     p.add_argument("--send", action="store_true", help="enqueue and deliver what it would send")
     p.set_defaults(func="rules.test")
 
@@ -560,16 +618,18 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--until", type=when_arg)
     p.add_argument("--lang", action="append")
     p.add_argument("--source", action="append")
-    p.add_argument("--threshold", type=float, help="similarity threshold (default: the embedding space's)")
-    p.add_argument("--max-items", type=int, default=500)
+    p.add_argument(
+        "--threshold", type=bounded_float(-1.0, 1.0), help="similarity threshold, -1..1 (default: the space's)"
+    )
+    p.add_argument("--max-items", type=bounded_int(1, TRACE_MAX_ITEMS), default=500, help="1..1000 (default 500)")
     p.add_argument("--export-dir", help="write items.csv/jsonl, graph.gexf/graphml, timeline.png/svg here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="trace")
 
     p = sub.add_parser("themes", help="emerging themes among recent unmatched passages")
     p.add_argument("--since", default="7d", type=when_arg)
-    p.add_argument("--min-size", type=int, default=5)
-    p.add_argument("--max", type=int, default=20)
+    p.add_argument("--min-size", type=bounded_int(1, 10_000), default=5, help="distinct texts a theme needs")
+    p.add_argument("--max", type=bounded_int(1, 1000), default=20, help="themes to show, 1..1000")
     p.add_argument("--promote", type=int, help="theme number to promote to a draft narrative")
     p.add_argument("--id", help="narrative id for --promote")
     p.add_argument("--json", action="store_true")
@@ -577,7 +637,7 @@ def add_commands(sub: Any, command: Register) -> None:
 
     p = sub.add_parser("serve", help="HTTP API and web UI")
     p.add_argument("--host", help="default api.host (127.0.0.1)")
-    p.add_argument("--port", type=int, help="default api.port (8765)")
+    p.add_argument("--port", type=bounded_int(0, 65535), help="default api.port (8765)")
     p.set_defaults(func="serve")
 
     p = sub.add_parser("token", help="API tokens: create NAME --role read|analyst | revoke NAME | list")

@@ -2,7 +2,9 @@
 
 * After each acknowledged batch, new and updated documents are matched against the narrative
   catalogue using the passage vectors the pipeline just computed (no second embedding, no
-  second read of the index); matches go to the match store.
+  second read of the index); matches go to the match store, stamped with the service clock as
+  the time the service first saw them (``Match.seen``; the store keeps the first stamp, so a
+  re-fetch or update of the document never moves it). Detectors count late items by that time.
 * :meth:`MonitoringService.after_pass` (after a ``crawl --once``, and every 30 s under ``run``)
   runs the alert rules' detectors, turns events into alerts in the persistent outbox and
   delivers what is due.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -85,10 +88,14 @@ class MonitoringService:
             log.warning("narratives: %s", w)
 
     def on_indexed(self, docs: Sequence[IndexedDocument], result: UpsertResult) -> None:
-        """Pipeline hook: match the batch's new/updated documents and store the matches."""
+        """Pipeline hook: match the batch's new/updated documents and store the matches.
+
+        Each match is stamped ``seen`` = the service clock now (the same clock detectors use).
+        """
         if not docs:
             return
-        matches = self.matcher.match_many([(d.document, d.vectors) for d in docs])
+        seen = self.clock()
+        matches = [replace(m, seen=seen) for m in self.matcher.match_many([(d.document, d.vectors) for d in docs])]
         with self._lock:
             added = self.store.add(matches)
             if self.keep_summary:

@@ -7,6 +7,13 @@ Guarantees:
 * A feed's new ETag/Last-Modified is stored only when every document of that fetch was
   indexed, so a crash or a failed upsert leads to a re-fetch, never to a silent gap.
 * Unchanged documents (same content hash) are neither re-embedded nor rewritten.
+* A document id (the hash of its canonical URL) belongs to the first source that indexed it.
+  Another source carrying the same URL is recorded as a sighting (:mod:`narrawatch.sightings`)
+  and never rewrites the record; only a source whose own configured host serves the URL takes
+  the record over from one whose host does not. Every source's sighting is stored before its
+  item is marked seen.
+* Values no backend can store (``published`` before 1970 or in the future, ``views`` past
+  2^63-1) are replaced before indexing (:func:`core.documents.clamp_storable`), with a warning.
 """
 
 from __future__ import annotations
@@ -17,15 +24,19 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, utcnow
-from core.errors import NarrawatchError
+from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, clamp_storable, utcnow
+from core.errors import NarrawatchError, UnknownNameError
 from core.logging import StageCounters
 from core.serialize import document_from_dict
 from core.settings import Config
+from core.sightings import Sighting
 from index.base import DocumentIndex
 from index.embed import Embedder
+from narrawatch.sightings import SightingStore, sightings_path
 from narrawatch.state import CrawlStateStore
 
 __all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport"]
@@ -50,8 +61,14 @@ class SourceReport:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    carried: int = 0
+    """Items whose URL another source's document owns: recorded as sightings only."""
+    rejected: int = 0
+    """Documents the index refused permanently (recorded, not retried, not a source failure)."""
     dropped: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    """Non-fatal problems of this pass as ``(reason, message)``: feed parse warnings, rejected ids, id gaps."""
     ok: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,9 +80,12 @@ class SourceReport:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "carried": self.carried,
+            "rejected": self.rejected,
             "dropped": dict(self.dropped),
             "failed": not self.ok,
             "errors": self.errors[:20],
+            "warnings": len(self.warnings),
         }
 
 
@@ -90,6 +110,7 @@ class Pipeline:
         state: CrawlStateStore,
         crawl: CrawlFn = _subprocess_crawl,
         counters: StageCounters | None = None,
+        sightings: SightingStore | None = None,
     ) -> None:
         self.config = config
         self.embedder = embedder
@@ -100,6 +121,22 @@ class Pipeline:
         self.hooks: list[IndexedHook] = []
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
+        self._sightings = sightings
+        self._owns_sightings = sightings is None
+        self._homes: dict[str, tuple[frozenset[tuple[str, int | None]], str]] = {}
+
+    @property
+    def sightings(self) -> SightingStore:
+        """The sightings store (opened on first use at ``<data_dir>/sightings.sqlite`` unless given)."""
+        if self._sightings is None:
+            self._sightings = SightingStore(sightings_path(self.config.data_dir))
+        return self._sightings
+
+    def close(self) -> None:
+        """Close the sightings store if this pipeline opened it."""
+        if self._owns_sightings and self._sightings is not None:
+            self._sightings.close()
+            self._sightings = None
 
     def stop(self) -> None:
         """Ask running passes to stop after the batch in hand (it is still indexed)."""
@@ -154,6 +191,9 @@ class Pipeline:
                     report.errors.append(f"{url}: {msg}" if url else msg)
                     self.counters.add("crawl.errors")
                     log.warning("source %s: %s%s", sid, msg, f" ({url})" if url else "")
+                elif kind == "warning":
+                    report.warnings.append((str(event.get("reason", "warning")), str(event.get("message", ""))))
+                    self.counters.add(f"crawl.warnings.{event.get('reason', 'warning')}")
                 elif kind == "source_done":
                     self._finish(sid, buffers[sid], report, bool(event.get("ok")), validators.get(sid))
                     done.add(sid)
@@ -199,7 +239,18 @@ class Pipeline:
             log.error("source %s: indexing failed, validators not advanced: %s", sid, exc)
         report.ok = ok
         error = "; ".join(report.errors[-3:]) if not ok else ""
-        self.state.record_result(sid, ok=ok, now=utcnow(), error=error, validators=validators if ok else None)
+        if report.warnings:  # once per source and pass; every message is in the source's health
+            reasons = Counter(reason for reason, _ in report.warnings)
+            log.warning(
+                "source %s: %d warnings this pass (%s); first: %s",
+                sid,
+                len(report.warnings),
+                ", ".join(f"{r}={n}" for r, n in sorted(reasons.items())),
+                report.warnings[0][1],
+            )
+        self.state.record_result(
+            sid, ok=ok, now=utcnow(), error=error, validators=validators if ok else None, warnings=report.warnings
+        )
 
     def _flush(self, sid: str, buffer: list[tuple[str, Document]], report: SourceReport) -> None:
         if not buffer:
@@ -210,7 +261,13 @@ class Pipeline:
         report.new += len(result.new)
         report.updated += len(result.updated)
         report.unchanged += len(result.unchanged)
-        acked = set(result.new) | set(result.updated) | set(result.unchanged)
+        report.carried += len(result.carried)
+        report.rejected += len(result.rejected)
+        # A permanent rejection is settled: marked seen so it is not fetched and resent every pass.
+        rejected = set(result.rejected)
+        if rejected:
+            self.state.record_rejected(sid, [(key, doc.id) for key, doc in batch if doc.id in rejected], utcnow())
+        acked = set(result.new) | set(result.updated) | set(result.unchanged) | set(result.carried) | rejected
         self.state.mark_seen(sid, [(key, doc.id) for key, doc in batch if doc.id in acked], utcnow())
         missing = [doc.id for _, doc in batch if doc.id not in acked]
         if missing:
@@ -222,16 +279,24 @@ class Pipeline:
 
         A hook failure raises :class:`NarrawatchError`: the batch then counts as not acknowledged,
         so its items are not marked seen and the next pass brings them back.
+
+        A document whose id another source owns is not written: it is recorded as a sighting and
+        reported in ``UpsertResult.carried`` (see the module docstring for who owns an id).
         """
-        # Later copies of one id in a batch win; an identical repeat counts as unchanged.
-        unique: dict[str, Document] = {}
-        repeats: list[str] = []
-        for d in docs:
-            if d.id in unique and unique[d.id].content_hash == d.content_hash:
-                repeats.append(d.id)
-            unique[d.id] = d
+        now = utcnow()
+        docs = [self._storable(d, now) for d in docs]
         with self._write_lock:
-            known = self.index.content_hashes(list(unique))
+            known = self.index.content_hashes(list(dict.fromkeys(d.id for d in docs)))
+            stored = {i: doc.source_id for i in known if (doc := self.index.get(i)) is not None}
+            unique, repeats, takeovers = self._owned(docs, stored)
+            carried = tuple(i for i in dict.fromkeys(d.id for d in docs) if i not in unique)
+            same_text = [i for i in takeovers if known.get(i) == unique[i].content_hash]
+            if same_text:  # the index skips an unchanged hash: remove the old owner's copy first
+                self.index.delete(same_text)
+                for i in same_text:
+                    known.pop(i, None)
+            for i in takeovers:
+                log.warning("document %s: %s serves its URL, taking it over from %s", i, unique[i].source_id, stored[i])
             unchanged = tuple(i for i, d in unique.items() if known.get(i) == d.content_hash)
             todo = [d for i, d in unique.items() if known.get(i) != d.content_hash]
             texts = [p.text for d in todo for p in d.passages]
@@ -246,7 +311,12 @@ class Pipeline:
                 row += n
                 indexed.append(IndexedDocument(d, vecs))
             result = self.index.upsert(indexed) if indexed else UpsertResult()
-            result = UpsertResult(result.new, result.updated, result.unchanged + unchanged + tuple(repeats))
+            result = UpsertResult(
+                result.new, result.updated, result.unchanged + unchanged + tuple(repeats), result.rejected, carried
+            )
+            self._record_sightings(docs, result, now)
+            self.counters.add("index.carried", len(carried))
+            self.counters.add("index.rejected", len(result.rejected))
             self.counters.add("index.new", len(result.new))
             self.counters.add("index.updated", len(result.updated))
             self.counters.add("index.unchanged", len(result.unchanged))
@@ -267,6 +337,89 @@ class Pipeline:
                 raise NarrawatchError(f"post-index hook failed: {exc}") from exc
         return result
 
+    def _storable(self, doc: Document, now: datetime) -> Document:
+        """The document with unstorable values replaced; each replacement logged and counted."""
+        out = clamp_storable(doc, now)
+        for name, info in dict(out.extra.get("clamped") or {}).items():
+            reason = str(info.get("reason", "clamped")) if isinstance(info, dict) else "clamped"
+            claimed = info.get("claimed", "") if isinstance(info, dict) else info
+            self.counters.add(f"normalise.{reason}")
+            log.warning("source %s: document %s: %s %r replaced (%s)", doc.source_id, doc.id, name, claimed, reason)
+        return out
+
+    def _owned(
+        self, docs: Sequence[Document], stored: dict[str, str]
+    ) -> tuple[dict[str, Document], list[str], list[str]]:
+        """The documents to write (one per id, from its owner), identical repeats, and takeovers.
+
+        ``stored`` maps ids already in the index to their owner. An id nobody owns goes to the
+        first source in the batch; later copies from the owner win (an edited post); copies from
+        other sources are sightings only, unless the newcomer's own host serves the URL and the
+        owner's does not (a takeover).
+        """
+        owner = dict(stored)
+        unique: dict[str, Document] = {}
+        repeats: list[str] = []
+        for d in docs:
+            current = owner.setdefault(d.id, d.source_id)
+            if current != d.source_id and self._serves(d.source_id, d.url) and not self._serves(current, d.url):
+                owner[d.id] = current = d.source_id
+                unique.pop(d.id, None)
+            if current != d.source_id:
+                continue
+            if d.id in unique and unique[d.id].content_hash == d.content_hash:
+                repeats.append(d.id)
+            unique[d.id] = d
+        takeovers = [i for i, d in unique.items() if i in stored and stored[i] != d.source_id]
+        return unique, repeats, takeovers
+
+    def _home(self, source_id: str) -> tuple[frozenset[tuple[str, int | None]], str]:
+        """A source's own sites (host without ``www.``, port) and its outlet name ("" if unknown)."""
+        cached = self._homes.get(source_id)
+        if cached is not None:
+            return cached
+        try:
+            src = self.config.source(source_id)
+        except UnknownNameError:
+            self._homes[source_id] = (frozenset(), "")
+            return self._homes[source_id]
+        urls = [str(u) for u in (getattr(src, "url", None), *getattr(src, "start_urls", ())) if u]
+        sites = frozenset(site for site in (_site(u) for u in urls) if site[0])
+        channel = str(getattr(src, "channel", "") or "")
+        outlet = src.outlet or (f"t.me/{channel}" if channel else "")
+        if not outlet and urls:
+            outlet = _site(urls[0])[0]
+        self._homes[source_id] = (sites, outlet)
+        return self._homes[source_id]
+
+    def _serves(self, source_id: str, url: str) -> bool:
+        """True when the URL is on one of the source's own configured hosts (or a subdomain of one)."""
+        host, port = _site(url)
+        for home, home_port in self._home(source_id)[0]:
+            if port == home_port and (host == home or host.endswith("." + home) or home.endswith("." + host)):
+                return True
+        return False
+
+    def _record_sightings(self, docs: Sequence[Document], result: UpsertResult, now: datetime) -> None:
+        """Record every acknowledged document as a sighting of its source (publisher or carrier)."""
+        acked = set(result.new) | set(result.updated) | set(result.unchanged) | set(result.carried)
+        rows = [
+            Sighting(
+                document_id=d.id,
+                source_id=d.source_id,
+                outlet=self._home(d.source_id)[1] or d.outlet,
+                url=d.url,
+                title=d.title,
+                published=d.published,
+                first_seen=now,
+                last_seen=now,
+            )
+            for d in docs
+            if d.id in acked and d.id.startswith("u:")
+        ]
+        if rows:
+            self.sightings.record(rows)
+
     def _stored(self, docs: dict[str, Document], ids: Sequence[str]) -> list[IndexedDocument]:
         """Documents with the passage vectors the index holds for them."""
         pv = self.index.passage_vectors(SearchFilters(document_ids=tuple(ids)))
@@ -281,3 +434,16 @@ class Pipeline:
                 order = [mine[p.index] for p in doc.passages]
                 out.append(IndexedDocument(doc, pv.vectors[order]))
         return out
+
+
+def _site(url: str) -> tuple[str, int | None]:
+    """(host without ``www.``, explicit non-default port or None) of a URL; ("", None) if it has none."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".").removeprefix("www.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port == {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        port = None
+    return host, port

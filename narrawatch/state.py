@@ -8,9 +8,11 @@ re-fetches instead of skipping.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from core.events import SourceHealth
+from core.files import private_file
 
-__all__ = ["CrawlStateStore", "SourceState"]
+__all__ = ["CrawlStateStore", "SourceState", "health_notes"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS source_state (
@@ -41,7 +44,26 @@ CREATE TABLE IF NOT EXISTS seen (
     PRIMARY KEY (source_id, item_key)
 );
 CREATE INDEX IF NOT EXISTS seen_by_time ON seen (source_id, seen_at);
+CREATE TABLE IF NOT EXISTS rejected (
+    source_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    rejected_at TEXT NOT NULL,
+    PRIMARY KEY (source_id, document_id)
+);
+CREATE TABLE IF NOT EXISTS crawl_notes (
+    source_id TEXT PRIMARY KEY,
+    backfill TEXT NOT NULL DEFAULT '[]',
+    id_gaps TEXT NOT NULL DEFAULT '[]',
+    last_pass TEXT NOT NULL DEFAULT '{}'
+);
 """
+
+KEEP_ID_GAPS = 20
+"""Most recent Telegram id gaps kept per source for health."""
+
+KEEP_WARNING_SAMPLES = 5
+"""Warning messages of the last pass kept per source for health."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,20 @@ class SourceState:
     consecutive_failures: int = 0
 
 
+def health_notes(h: SourceHealth) -> str:
+    """One line for people: the last pass's warnings, open Telegram backfill and id gaps ('' when none)."""
+    parts = []
+    if h.last_pass_warnings:
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(h.warning_reasons.items()))
+        parts.append(f"last pass: {h.last_pass_warnings} warnings ({reasons})")
+    if h.backfill_ranges:
+        parts.append(f"backfill: {h.backfill_pending} ids in {len(h.backfill_ranges)} ranges left")
+    if h.id_gaps:
+        first, last = h.id_gaps[0]
+        parts.append(f"id gaps: {len(h.id_gaps)} (latest {first}-{last})")
+    return "; ".join(parts)
+
+
 def _ts(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
@@ -71,7 +107,7 @@ class CrawlStateStore:
     """Thread-safe access to ``<data_dir>/state.db``."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 (core.files)
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -127,7 +163,21 @@ class CrawlStateStore:
             "etag": st.etag,
             "last_modified": st.last_modified,
             "last_message_id": st.last_message_id,
+            "backfill": [list(r) for r in self.notes(source_id)["backfill"]],
             "seen": self.seen_keys(source_id),
+        }
+
+    def notes(self, source_id: str) -> dict[str, Any]:
+        """Telegram backfill ranges and id gaps, and the last pass's warnings, of a source."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT backfill, id_gaps, last_pass FROM crawl_notes WHERE source_id = ?", (source_id,)
+            ).fetchone()
+        backfill, gaps, last_pass = (json.loads(v) for v in row) if row else ([], [], {})
+        return {
+            "backfill": [(int(a), int(b)) for a, b in backfill],
+            "id_gaps": [dict(g) for g in gaps],
+            "last_pass": dict(last_pass),
         }
 
     def mark_seen(self, source_id: str, items: Iterable[tuple[str, str]], now: datetime) -> None:
@@ -142,6 +192,25 @@ class CrawlStateStore:
                 rows,
             )
 
+    def record_rejected(self, source_id: str, items: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Record ``(item_key, document_id)`` pairs the index refused permanently (once per document;
+        the reason is in the index backend's rejection log)."""
+        rows = [(source_id, doc_id, key, _ts(now)) for key, doc_id in items]
+        if not rows:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO rejected (source_id, document_id, item_key, rejected_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (source_id, document_id) DO NOTHING",
+                rows,
+            )
+
+    def rejected_count(self, source_id: str) -> int:
+        """How many documents of a source the index refused permanently (ever)."""
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM rejected WHERE source_id = ?", (source_id,)).fetchone()
+        return int(row[0])
+
     def record_result(
         self,
         source_id: str,
@@ -150,10 +219,17 @@ class CrawlStateStore:
         now: datetime,
         error: str = "",
         validators: dict[str, Any] | None = None,
+        warnings: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Record the end of a source's run: success (and new validators) or a failure."""
+        """Record the end of a source's run: success (and new validators) or a failure.
+
+        ``warnings`` (``(reason, message)`` pairs) replace the last pass's warnings whatever the
+        outcome; Telegram ``backfill`` ranges and ``id_gaps`` in ``validators`` are stored, like
+        the watermark, only when the pass succeeded.
+        """
         with self._tx() as db:
             db.execute("INSERT INTO source_state (source_id) VALUES (?) ON CONFLICT DO NOTHING", (source_id,))
+            self._record_notes(db, source_id, now, ok, validators if ok else None, warnings)
             if ok:
                 db.execute(
                     "UPDATE source_state SET last_success = ?, last_attempt = ?, consecutive_failures = 0"
@@ -180,6 +256,45 @@ class CrawlStateStore:
                     (_ts(now), error[:2000], _ts(now), source_id),
                 )
 
+    def _record_notes(
+        self,
+        db: sqlite3.Connection,
+        source_id: str,
+        now: datetime,
+        ok: bool,
+        validators: dict[str, Any] | None,
+        warnings: Sequence[tuple[str, str]],
+    ) -> None:
+        db.execute("INSERT INTO crawl_notes (source_id) VALUES (?) ON CONFLICT DO NOTHING", (source_id,))
+        reasons = Counter(reason for reason, _ in warnings)
+        last_pass = {
+            "at": _ts(now),
+            "ok": ok,
+            "warnings": len(warnings),
+            "by_reason": dict(sorted(reasons.items())),
+            "samples": [message[:500] for _, message in warnings[:KEEP_WARNING_SAMPLES]],
+        }
+        db.execute(
+            "UPDATE crawl_notes SET last_pass = ? WHERE source_id = ?",
+            (json.dumps(last_pass, ensure_ascii=False), source_id),
+        )
+        if not validators:
+            return
+        if "backfill" in validators:
+            ranges = sorted({(int(a), int(b)) for a, b in validators["backfill"] or ()}, key=lambda r: -r[1])
+            db.execute("UPDATE crawl_notes SET backfill = ? WHERE source_id = ?", (json.dumps(ranges), source_id))
+        if validators.get("id_gaps"):
+            (stored,) = db.execute("SELECT id_gaps FROM crawl_notes WHERE source_id = ?", (source_id,)).fetchone()
+            gaps = list(json.loads(stored))
+            known = {(g["first"], g["last"]) for g in gaps}
+            for gap in validators["id_gaps"]:
+                first, last = int(gap["first"]), int(gap["last"])
+                if (first, last) not in known:
+                    known.add((first, last))
+                    gaps.append({"first": first, "last": last, "reason": str(gap.get("reason", "absent"))})
+            gaps = sorted(gaps, key=lambda g: -g["last"])[:KEEP_ID_GAPS]
+            db.execute("UPDATE crawl_notes SET id_gaps = ? WHERE source_id = ?", (json.dumps(gaps), source_id))
+
     def items_since(self, source_id: str, since: datetime) -> int:
         """How many items of a source were indexed since ``since``."""
         with self._lock:
@@ -197,6 +312,8 @@ class CrawlStateStore:
     def source_health(self, source_id: str, now: datetime, outlet: str = "") -> SourceHealth:
         """One source's health as the detectors and ``narrawatch sources`` see it."""
         st = self.get(source_id)
+        notes = self.notes(source_id)
+        last_pass = notes["last_pass"]
         return SourceHealth(
             source_id=source_id,
             last_success=st.last_success,
@@ -206,6 +323,11 @@ class CrawlStateStore:
             items_24h=self.items_since(source_id, now - timedelta(hours=24)),
             last_item=self.last_item(source_id),
             outlet=outlet,
+            last_pass_warnings=int(last_pass.get("warnings", 0)),
+            warning_reasons={str(k): int(v) for k, v in (last_pass.get("by_reason") or {}).items()},
+            last_warnings=tuple(str(m) for m in last_pass.get("samples") or ()),
+            backfill_ranges=tuple(notes["backfill"]),
+            id_gaps=tuple((int(g["first"]), int(g["last"])) for g in notes["id_gaps"]),
         )
 
     def health(self, source_id: str, now: datetime) -> dict[str, Any]:
@@ -220,6 +342,14 @@ class CrawlStateStore:
             "consecutive_failures": h.consecutive_failures,
             "items_24h": h.items_24h,
             "last_item": _ts(h.last_item),
+            "rejected_documents": self.rejected_count(source_id),
+            "last_pass_warnings": h.last_pass_warnings,
+            "warning_reasons": dict(h.warning_reasons),
+            "last_warnings": list(h.last_warnings),
+            "backfill_pending": h.backfill_pending,
+            "backfill_ranges": [list(r) for r in h.backfill_ranges],
+            "id_gaps": [list(g) for g in h.id_gaps],
+            "notes": health_notes(h),
         }
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from core.errors import AlertDeliveryError
+from core.redact import redact
 
 __all__ = ["post_json"]
 
@@ -20,7 +21,11 @@ def post_json(
     timeout: float = 10.0,
     content: bytes | None = None,
 ) -> httpx.Response:
-    """POST JSON; returns the response, or raises AlertDeliveryError on transport errors."""
+    """POST JSON; returns the response, or raises AlertDeliveryError on transport errors.
+
+    The error text is masked (:func:`core.redact.redact`): it is logged and stored in the outbox,
+    and an exception may quote the URL, which for Slack and Telegram contains the secret.
+    """
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
             if content is not None:
@@ -29,4 +34,4 @@ def post_json(
                 )
             return client.post(url, json=payload, headers=headers or {})
     except httpx.HTTPError as exc:
-        raise AlertDeliveryError(f"channel {channel_id!r}: {type(exc).__name__}: {exc}") from exc
+        raise AlertDeliveryError(redact(f"channel {channel_id!r}: {type(exc).__name__}: {exc}")) from exc

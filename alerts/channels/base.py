@@ -17,6 +17,7 @@ from pydantic import Field
 
 from core.errors import NarrawatchError
 from core.events import Alert
+from core.redact import register_secret
 from core.registry import Registry
 from core.settings import Duration, StrictModel
 
@@ -67,10 +68,14 @@ CHANNEL_KINDS: Registry[ChannelKind] = Registry("channel kind")
 
 
 def require_env(channel_id: str, variable: str | None, what: str) -> str:
-    """The value of ``variable`` or :class:`ChannelDisabled` saying which variable is missing."""
+    """The value of ``variable`` or :class:`ChannelDisabled` saying which variable is missing.
+
+    The value is registered with :func:`core.redact.register_secret`, so it never reaches a log.
+    """
     if not variable:
         raise ChannelDisabled(f"channel {channel_id!r}: no {what} variable configured")
     value = os.environ.get(variable, "")
     if not value:
         raise ChannelDisabled(f"channel {channel_id!r}: environment variable {variable} ({what}) is not set")
+    register_secret(value)
     return value

@@ -19,6 +19,7 @@ from alerts.channels.base import CHANNEL_KINDS, ChannelDisabled, ChannelKind, Ch
 from alerts.render import render_json
 from core.errors import AlertDeliveryError
 from core.events import Alert
+from core.redact import register_secret
 from core.settings import HttpUrl
 
 __all__ = ["WebhookChannel", "WebhookSettings"]
@@ -64,6 +65,7 @@ class WebhookChannel:
             value = os.environ.get(var, "")
             if not value:
                 raise ChannelDisabled(f"channel {settings.id!r}: environment variable {var} (header {name}) is not set")
+            register_secret(value)
             headers[name] = value
         secret = require_env(settings.id, settings.secret_env, "HMAC secret") if settings.secret_env else ""
         return cls(settings, url, headers, secret)

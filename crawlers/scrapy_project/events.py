@@ -7,6 +7,7 @@ Event schema (``source`` is the source id)::
     {"event": "dropped", "source", "reason", "url"}
     {"event": "state", "source", "state"}                 new validators / last message id
     {"event": "error", "source", "message", "url", "reason"}
+    {"event": "warning", "source", "reason", "message", "url"}   non-fatal: counted in source health
     {"event": "source_done", "source", "ok", "counts"}
 """
 
@@ -18,7 +19,7 @@ from typing import IO, Any
 
 __all__ = ["EVENT_TYPES", "EventWriter"]
 
-EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "source_done")
+EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "warning", "source_done")
 
 
 class EventWriter:

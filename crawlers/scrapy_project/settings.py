@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from core.settings import CrawlSettings
@@ -11,8 +12,14 @@ __all__ = ["build_settings"]
 _MW = "crawlers.scrapy_project.middlewares"
 
 
-def build_settings(crawl: CrawlSettings, *, log_level: str = "WARNING") -> dict[str, Any]:
-    """A Scrapy settings dict for one crawl process."""
+def build_settings(
+    crawl: CrawlSettings, *, log_level: str = "WARNING", own_hosts: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A Scrapy settings dict for one crawl process.
+
+    ``own_hosts``: every host the crawl's sources configured; only these may resolve to internal
+    addresses (see :class:`crawlers.scrapy_project.middlewares.AddressGuardResolver`).
+    """
     delay = crawl.download_delay.total_seconds()
     return {
         "BOT_NAME": "narrawatch",
@@ -32,11 +39,14 @@ def build_settings(crawl: CrawlSettings, *, log_level: str = "WARNING") -> dict[
         "NARRAWATCH_BACKOFF_MAX": crawl.backoff_max.total_seconds(),
         "NARRAWATCH_PASSAGE_MAX_WORDS": crawl.passage_max_words,
         "DOWNLOADER_MIDDLEWARES": {
+            f"{_MW}.AddressGuardMiddleware": 40,  # before robots.txt (100): a refused host gets no request
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{_MW}.BackoffRetryMiddleware": 550,
         },
         "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
         "DNS_TIMEOUT": min(crawl.timeout.total_seconds(), 60.0),
+        "TWISTED_DNS_RESOLVER": f"{_MW}.AddressGuardResolver",
+        "NARRAWATCH_OWN_HOSTS": sorted(set(own_hosts)),
         "DOWNLOAD_MAXSIZE": crawl.max_body_bytes,
         "DOWNLOAD_WARNSIZE": max(crawl.max_body_bytes // 2, 1),
         "REDIRECT_MAX_TIMES": crawl.max_redirects,

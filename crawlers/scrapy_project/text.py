@@ -26,6 +26,9 @@ from w3lib.encoding import html_to_unicode
 __all__ = ["decode_body", "failure_reason", "fragment_to_text", "is_network_reason"]
 
 _BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section")
+# A tag ends at the next "<" too: "<<<<..." is read once, not to the end of the text per "<".
+_TAG = re.compile(r"<[^<>]+>")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _NETWORK_REASONS = frozenset({"timeout", "dns", "connection_refused", "connection_lost", "http_5xx", "http_429"})
 
 
@@ -61,19 +64,22 @@ def fragment_to_text(html: str) -> str:
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
     except (etree.ParserError, ValueError):
-        return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+        return " ".join(_TAG.sub(" ", html).split())
     for bad in root.xpath(".//script|.//style"):
         bad.drop_tree()
     for el in root.iter(*_BLOCK_TAGS):
         el.tail = "\n\n" + (el.tail or "")
     text = root.text_content()
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text)]
     return "\n\n".join(p for p in paragraphs if p)
 
 
 def failure_reason(failure: Failure) -> tuple[str, str]:
     """``(short reason, message)`` for a failed request (after retries)."""
     exc: Any = failure.value
+    reason = getattr(exc, "reason", None)
+    if failure.check(IgnoreRequest) and isinstance(reason, str) and reason:  # AddressRefused and kin
+        return reason, str(exc)
     if failure.check(HttpError):
         status = exc.response.status
         return f"http_{status}", f"HTTP {status}"

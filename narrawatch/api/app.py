@@ -13,7 +13,9 @@ from core.settings import Config
 from narrawatch.api import ops, routes, routes_trace, routes_verdicts
 from narrawatch.api.context import ApiContext
 from narrawatch.api.errors import install_error_handlers
-from narrawatch.app import App, open_app
+from narrawatch.api.guards import install_guards
+from narrawatch.app import App
+from narrawatch.pending_index import open_read_app
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "create_app"]
 
@@ -36,15 +38,16 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
     """The API and web UI for ``config``.
 
     With ``app`` (``narrawatch run`` passes its own), the API shares the running index and
-    counters; without, the index is opened read-only at startup and closed at shutdown.
+    counters; without, the index is opened read-only at startup and closed at shutdown (on a
+    fresh install it answers as empty until a crawl creates it: :mod:`narrawatch.pending_index`).
     """
     ctx = ApiContext(config, app)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            if app is None:
-                ctx.attach(stack.enter_context(open_app(config, read_only=True)))
+            if app is None:  # before the first ingest the index is empty, not an error (PendingIndex)
+                ctx.attach(stack.enter_context(open_read_app(config)))
             try:
                 yield
             finally:
@@ -66,6 +69,7 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
     )
     api.state.ctx = ctx
     install_error_handlers(api)
+    install_guards(api, config)  # trusted proxies, auth rate limit (inside the security headers)
 
     @api.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

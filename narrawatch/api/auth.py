@@ -5,25 +5,35 @@ high-entropy random secrets, so a salted slow hash would add nothing but lookup 
 database does not reveal usable tokens either way). Roles are ordered: ``read`` < ``analyst``;
 an ``analyst`` token can do everything a ``read`` token can, plus acknowledge alerts and
 promote themes. A revoked token stays in the table (for ``token list``) and is refused.
+
+Guessing is rate-limited per client address (:class:`FailureLimiter`): after
+``api.auth_failures_per_minute`` failed logins or bad tokens within a minute, further attempts
+from that address get 429 with ``Retry-After`` until the oldest failure is a minute old.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import sqlite3
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import NarrawatchError, UnknownNameError
+from core.files import private_file
 from core.settings import Config
 
 __all__ = [
     "ROLES",
+    "FailureLimiter",
     "Role",
     "TokenInfo",
     "TokenStore",
@@ -111,7 +121,7 @@ class TokenStore:
     """SQLite table of hashed tokens; thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600: token hashes and names (core.files)
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -191,6 +201,62 @@ class TokenStore:
                     (datetime.now(UTC).isoformat(timespec="seconds"), info.token_hash),
                 )
         return info
+
+
+class FailureLimiter:
+    """Failed authentication attempts per client address in a sliding window, kept in memory.
+
+    Per process (``narrawatch run`` and ``narrawatch serve`` count separately) and forgotten on
+    restart: it slows guessing down, it is not an audit log. At most ``max_clients`` addresses are
+    tracked; when full, the address with the oldest latest failure is forgotten first.
+    """
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.max_clients = max_clients
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._failures.get(client)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def retry_after(self, client: str) -> int:
+        """Seconds ``client`` must wait before its next attempt (0: it may try now)."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            if times is None or len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(times[-self.limit] + self.window - now))
+
+    def record_failure(self, client: str) -> None:
+        """Count one failed attempt by ``client``."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            if times is None:
+                if len(self._failures) >= self.max_clients:
+                    oldest = min(self._failures, key=lambda c: self._failures[c][-1])
+                    del self._failures[oldest]
+                times = self._failures[client] = deque(maxlen=self.limit)
+            times.append(now)
 
 
 def create_token(config: Config, name: str, role: str) -> str:

@@ -86,6 +86,11 @@ class ApiContext:
         self._app = app
 
     @property
+    def index_pending(self) -> bool:
+        """True while no index exists yet (a fresh install before its first ingest)."""
+        return self._app is not None and bool(getattr(self._app.index, "pending", False))
+
+    @property
     def catalogue(self) -> Catalogue:
         """The narrative catalogue (empty when the config has none)."""
         cat = self.config.extra.get("narratives")

@@ -1,4 +1,10 @@
-"""``/healthz`` (liveness + index reachable) and ``/metrics`` (Prometheus text format)."""
+"""``/healthz`` (liveness + index reachable) and ``/metrics`` (Prometheus text format).
+
+``/metrics`` needs a token (any role) unless ``api.metrics_public`` says otherwise: ``true`` opens it
+to anyone, ``false`` never; unset (the default) opens it only to direct loopback clients (a
+loopback address and no forwarded headers, so a local Prometheus works while the same port behind
+a reverse proxy does not leak counts, source names and index size).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,17 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from narrawatch.api import service
-from narrawatch.api.context import ApiContext, get_ctx
+from narrawatch.api.context import ApiContext, get_ctx, require
+from narrawatch.api.guards import is_direct_loopback
 
-__all__ = ["NarrawatchCollector", "router"]
+__all__ = ["NarrawatchCollector", "metrics_allowed", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +85,18 @@ class NarrawatchCollector:
         )
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
-def metrics(ctx: Ctx) -> Response:
-    """Scraped by Prometheus; open on loopback like /healthz."""
+def metrics_allowed(request: Request, ctx: ApiContext) -> None:
+    """Raise 401/403 unless ``/metrics`` is public for this request (see the module docstring)."""
+    public = ctx.config.service.api.metrics_public
+    if public is True or (public is None and is_direct_loopback(request)):
+        return
+    require("read")(request)
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format; a token unless api.metrics_public)")
+def metrics(request: Request, ctx: Ctx) -> Response:
+    """Scraped by Prometheus (``authorization: {credentials: <token>}`` in its scrape config)."""
+    metrics_allowed(request, ctx)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NarrawatchCollector(ctx))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

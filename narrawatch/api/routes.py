@@ -92,9 +92,16 @@ def alert(ctx: Ctx, who: Reader, alert_id: str) -> dict[str, Any]:
 
 @router.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert (analyst)")
 def ack(ctx: Ctx, who: Analyst, alert_id: str, body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
-    """Marks the alert acknowledged by the token's name; ``changed`` is false if it already was."""
-    changed = alerts_ack(ctx.config, alert_id, by=who.name)
+    """Marks the alert acknowledged by the token's name with the body's ``note``; ``changed`` is false
+    if it already was (the first acknowledgement and its note stand)."""
+    changed = alerts_ack(ctx.config, alert_id, by=who.name, note=body.note if body else "")
     shown = alerts_show(ctx.config, alert_id)
     if shown.get("acked_at") is None:
         raise ApiError(500, "acknowledgement was not stored")
-    return {"id": alert_id, "changed": changed, "acked_at": shown["acked_at"], "acked_by": shown["acked_by"]}
+    return {
+        "id": alert_id,
+        "changed": changed,
+        "acked_at": shown["acked_at"],
+        "acked_by": shown["acked_by"],
+        "ack_note": shown["ack_note"],
+    }

@@ -110,6 +110,8 @@ class AlertParams(TimeRange):
     severity: Literal["info", "warning", "critical"] | None = None
     unacked: bool = False
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+    offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    """Rows to skip (paging: the next page starts at ``offset + limit``)."""
 
 
 class AckRequest(BaseModel):

@@ -21,17 +21,21 @@ DEFAULT_PORT = 8765
 
 
 def _config(config: Config, app: App | None, host: str, port: int) -> uvicorn.Config:
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    trusted = config.service.api.trusted_proxies
+    if host not in ("127.0.0.1", "localhost", "::1") and not trusted:
         log.warning(
-            "serving on %s: put a TLS-terminating proxy in front (session cookies are not Secure on http)", host
+            "serving on %s: put a TLS-terminating proxy in front and list it in api.trusted_proxies "
+            "(session cookies get Secure only for requests that arrived over https)",
+            host,
         )
     return uvicorn.Config(
         create_app(config, app=app),
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # uvicorn logs through our handlers (format and secret masking: core.logging)
         access_log=False,
-        proxy_headers=False,
+        proxy_headers=False,  # forwarded headers are handled inside the app, from api.trusted_proxies only
         server_header=False,
         lifespan="on",
     )

@@ -14,6 +14,7 @@ from typing import Any
 from alerts.admin import alerts_list, open_outbox
 from core.documents import Document, SearchFilters, SearchHit, SearchQuery
 from core.matches import Match, match_id
+from core.safe_text import csv_cell, escape_bidi
 from monitors.verdicts import get_match, get_verdict, list_verdicts, verdict_history, verdicts_for
 from narrawatch.api.context import ApiContext
 from narrawatch.api.errors import ApiError
@@ -153,26 +154,19 @@ def search_export_rows(ctx: ApiContext, p: SearchParams, limit: int = EXPORT_MAX
     return rows
 
 
-def _csv_cell(value: Any) -> Any:
-    # Spreadsheet formula injection: scraped text starting with = + - @ would run as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def rows_to_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
-    """CSV text with a header; cells that a spreadsheet would run as formulas are quoted with ``'``."""
+    """CSV text with a header; cells go through :func:`core.safe_text.csv_cell` (formulas quoted, bidi dropped)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
 def rows_to_jsonl(rows: Iterable[dict[str, Any]]) -> str:
-    """One JSON object a line (UTF-8, not ASCII-escaped)."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    """One JSON object a line (UTF-8, not ASCII-escaped except bidi controls: ``\\u202e``)."""
+    return "".join(escape_bidi(json.dumps(r, ensure_ascii=False)) + "\n" for r in rows)
 
 
 def document_detail(ctx: ApiContext, doc_id: str) -> dict[str, Any]:
@@ -359,15 +353,17 @@ def narrative_detail(ctx: ApiContext, narrative_id: str, p: MatchParams) -> dict
 
 
 def alerts_page(ctx: ApiContext, p: AlertParams) -> list[dict[str, Any]]:
-    """Alerts newest first, filtered by rule, severity, acknowledgement and time."""
-    rows = alerts_list(
-        ctx.config, since=p.since, rule=p.rule, unacked=p.unacked, limit=p.limit if p.severity is None else 10_000
+    """Alerts newest first, filtered by rule, severity, acknowledgement and time, one page (all in SQL)."""
+    return alerts_list(
+        ctx.config,
+        since=p.since,
+        until=p.until,
+        rule=p.rule,
+        severity=p.severity,
+        unacked=p.unacked,
+        limit=p.limit,
+        offset=p.offset,
     )
-    if p.until is not None:
-        rows = [r for r in rows if datetime.fromisoformat(r["created"]) < p.until]
-    if p.severity is not None:
-        rows = [r for r in rows if r["severity"] == p.severity]
-    return rows[: p.limit]
 
 
 def alert_counts(ctx: ApiContext) -> dict[str, int]:

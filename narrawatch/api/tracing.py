@@ -60,10 +60,12 @@ def _fn(names: tuple[str, ...], attr: str) -> Any:
 
 def _query(req: TraceRequest) -> Any:
     models = _module("monitors.spread")
+    from crawlers.normalize import canonical_url
+
     try:
         return models.TraceQuery(
             claim=(req.claim or "").strip(),
-            url=(req.url or "").strip(),
+            url=canonical_url(req.url or ""),
             document_id=(req.document_id or "").strip(),
             narrative_id=(req.narrative_id or "").strip(),
             since=req.since,
@@ -78,6 +80,8 @@ def _query(req: TraceRequest) -> Any:
 
 def _trace(ctx: ApiContext, req: TraceRequest) -> Any:
     spread = _module("monitors.spread")
+    from narrawatch.sightings import open_sightings, sightings_path
+
     narrative = None
     if req.narrative_id:
         try:
@@ -85,12 +89,18 @@ def _trace(ctx: ApiContext, req: TraceRequest) -> Any:
         except UnknownNameError:
             if req.narrative_id.strip() not in ctx.matches.narrative_ids():
                 raise ApiError(404, f"unknown narrative {req.narrative_id!r}") from None
+    query = _query(req)
+    seen = open_sightings(sightings_path(ctx.config.data_dir), read_only=True)
     try:
-        return spread.trace(ctx.app.index, ctx.app.embedder, _query(req), matches=ctx.matches, narrative=narrative)
+        return spread.trace(
+            ctx.app.index, ctx.app.embedder, query, matches=ctx.matches, narrative=narrative, sightings=seen
+        )
     except UnknownNameError as exc:
         raise ApiError(404, str(exc)) from None
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
+    finally:
+        seen.close()
 
 
 def graph_elements(result: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +116,7 @@ def graph_elements(result: dict[str, Any]) -> dict[str, Any]:
             "published": it.get("published"),
             "first": it["document_id"] == first,
             "copy": it["document_id"] in copies,
+            "carriers": [c.get("source", "") for c in it.get("carriers", [])],
         }
         for it in result.get("items", [])
     ]

@@ -54,6 +54,7 @@ User = Annotated[Principal, Depends(_user)]
 def _page(request: Request, template: str, who: Principal | None, status: int = 200, **data: Any) -> HTMLResponse:
     html = _env.get_template(template).render(
         user=who,
+        index_pending=bool(who) and get_ctx(request).index_pending,
         csrf=who.csrf if who else "",
         can_write=bool(who and role_allows(who.role, "analyst")),
         path=request.url.path,
@@ -138,6 +139,7 @@ def mount_web(api: FastAPI, ctx: ApiContext) -> None:
         info = get_ctx(request).tokens.verify(token) if token else None
         if info is None or not info.active:
             log.warning("web login refused (%s)", "revoked token" if info else "unknown token")
+            request.state.auth_failed = True  # counted by the rate limit (narrawatch.api.guards)
             return RedirectResponse("/login?error=invalid&next=" + target, status_code=303)
         value, _ = get_ctx(request).session_cookie(info.token_hash)
         resp = RedirectResponse(target, status_code=303)
@@ -191,7 +193,7 @@ def mount_web(api: FastAPI, ctx: ApiContext) -> None:
         form = await _form(request, who)
         _require_analyst(who)
         try:
-            alerts_ack(ctx.config, alert_id, by=who.name)
+            alerts_ack(ctx.config, alert_id, by=who.name, note=str(form.get("note", ""))[:500])
         except UnknownNameError:
             raise ApiError(404, f"no alert {alert_id!r}") from None
         back = _safe_next(form.get("back", "/alerts"))

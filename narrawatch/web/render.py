@@ -6,20 +6,26 @@ Crawled content (titles, text, URLs, outlet names) is hostile. Rules kept here:
   whose output is built from escaped pieces and then passed through nh3 with a one-tag allow-list;
 * :func:`safe_href` returns a URL only when it is http(s) (no ``javascript:``, ``data:`` ...);
 * data for scripts goes through the ``tojson`` filter into ``<script type="application/json">``
-  (``<``, ``>``, ``&``, ``'`` become ``\\u003c`` ...), read by static JS; no inline scripts.
+  (``<``, ``>``, ``&``, ``'`` become ``\\u003c`` ...), read by static JS; no inline scripts;
+* Unicode bidi embedding/override/isolate controls (``U+202E`` ...) never reach the page: every
+  ``{{ expression }}`` passes :func:`_finalize` and every ``tojson`` value is cleaned before it is
+  dumped (:mod:`core.safe_text`); in links they are percent-encoded (the same URL, shown inert).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import nh3
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+
+from core.safe_text import BIDI_CONTROLS, strip_bidi, strip_bidi_deep
 
 __all__ = ["TEMPLATES", "highlight", "make_env", "safe_href", "short_time"]
 
@@ -27,7 +33,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def safe_href(url: object) -> str | None:
-    """The URL when it is an absolute http(s) URL without control characters, else None."""
+    """The URL when it is an absolute http(s) URL without control characters, else None.
+
+    Bidi controls are percent-encoded: the link goes where the browser would send it anyway.
+    """
     if not isinstance(url, str):
         return None
     text = url.strip()
@@ -39,7 +48,7 @@ def safe_href(url: object) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return text
+    return "".join(quote(c) if c in BIDI_CONTROLS else c for c in text)
 
 
 def highlight(text: str, spans: Sequence[Sequence[int]] | None = None) -> Markup:
@@ -80,6 +89,19 @@ def _query(params: dict[str, Any], **changes: Any) -> str:
     return urlencode(pairs)
 
 
+def _finalize(value: Any) -> Any:
+    """Applied to every ``{{ expression }}``: drop bidi controls from whatever is printed."""
+    if isinstance(value, str):  # Markup included: strip_bidi keeps it Markup
+        return strip_bidi(value)
+    if value is None or isinstance(value, int | float) or hasattr(value, "__html__"):
+        return value
+    return strip_bidi(str(value))
+
+
+def _json_dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(strip_bidi_deep(obj), **kwargs)
+
+
 def make_env() -> Environment:
     """The template environment (autoescape on for every template)."""
     env = Environment(
@@ -87,7 +109,9 @@ def make_env() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
+    env.policies["json.dumps_function"] = _json_dumps
     env.filters["safe_href"] = safe_href
     env.filters["highlight"] = highlight
     env.filters["short_time"] = short_time

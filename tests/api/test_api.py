@@ -230,7 +230,7 @@ def test_alerts_list_filter_and_ack(client: TestClient, world: World) -> None:
 
 
 def test_metrics_parse(client: TestClient, world: World) -> None:
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=bearer(world.tokens["read"]))  # the test client is not on loopback
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     fams = {f.name: f for f in text_string_to_metric_families(r.text)}
     value = {

@@ -88,7 +88,9 @@ def test_paging_stops_at_max_pages_then_at_seen_posts(test_data: Path, tmp_path:
         assert len(_page_requests(server, "bbcrussian")) == before + 1
         forwarded = new_docs[int(posts[-3]["message_id"])]
         assert forwarded["forwarded_from"] == "Би-би-си Украина"
-        assert [e["state"] for e in events_of(again, "state")] == [{"last_message_id": int(posts[-1]["message_id"])}]
+        assert [e["state"] for e in events_of(again, "state")] == [
+            {"last_message_id": int(posts[-1]["message_id"]), "backfill": [], "id_gaps": []}
+        ]
 
 
 def test_channel_page_failure_is_a_source_error(test_data: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Bulk response items follow https://www.elastic.co/guide/en/elasticsearch/referen
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from index.elastic_bulk import (
     delete_actions,
     document_from_source,
     document_source,
+    is_permanent,
     record_bulk_outcome,
     upsert_result,
 )
@@ -169,7 +171,7 @@ def test_classify_bulk_errors_on_documented_response() -> None:
     assert classify_bulk_errors(pairs) == (acked, failed)
 
 
-def test_rejected_documents_are_dead_lettered_and_not_acknowledged(test_data: Path, tmp_path: Path) -> None:
+def test_permanent_rejections_are_recorded_and_transient_failures_are_not(test_data: Path, tmp_path: Path) -> None:
     docs = load_documents(test_data, 4)
     ids = [d.id for d in docs]
     items = []
@@ -177,30 +179,107 @@ def test_rejected_documents_are_dead_lettered_and_not_acknowledged(test_data: Pa
         ((op, info),) = entry.items()
         items.append((info["status"] < 300, {op: {**info, "_id": ids[i]}}))
     log = DeadLetterLog(tmp_path / "deadletter" / "elasticsearch.jsonl")
-    acked = record_bulk_outcome(items, {d.id: d for d in docs}, log, "nw-docs-x-1")
-    assert acked == [ids[0], ids[3]]
+    outcome = record_bulk_outcome(items, {d.id: d for d in docs}, log, "nw-docs-x-1")
+    assert outcome.acked == (ids[0], ids[3])
+    assert outcome.rejected == (ids[1],)  # 400 mapper_parsing_exception: permanent
+    assert [f.id for f in outcome.transient] == [ids[2]]  # 429: retried on the next pass, not recorded
     records = log.read()
-    assert [r["id"] for r in records] == [ids[1], ids[2]]
+    assert [r["id"] for r in records] == [ids[1]]
     assert records[0]["status"] == 400 and records[0]["error_type"] == "mapper_parsing_exception"
-    assert records[1]["error_type"] == "es_rejected_execution_exception"
+    assert records[0]["source_id"] == docs[1].source_id and records[0]["content_hash"] == docs[1].content_hash
+    assert records[0]["permanent"] is True
     assert records[0]["document"]["text"] == docs[1].text  # replayable, without vectors
     assert all(set(p) == {"index", "text", "start"} for p in records[0]["document"]["passages"])
 
     # docs[3] existed with another hash (updated), docs[2] existed unchanged, docs[0] new, docs[1] rejected.
     known = {ids[3]: "old", ids[2]: docs[2].content_hash}
-    result = upsert_result(indexed(docs), known, acked)
+    result = upsert_result(indexed(docs), known, outcome.acked, outcome.rejected)
     assert result.new == (ids[0],)
     assert result.updated == (ids[3],)
     assert result.unchanged == (ids[2],)
-    assert ids[1] not in result.new + result.updated + result.unchanged
+    assert result.rejected == (ids[1],)
+    # A transient failure is in no list: the caller sends it again.
+    result = upsert_result(indexed(docs), {}, outcome.acked, outcome.rejected)
+    assert ids[2] not in result.new + result.updated + result.unchanged + result.rejected
 
 
-def test_dead_letter_without_path_only_logs(caplog: pytest.LogCaptureFixture) -> None:
-    _, failed = classify_bulk_errors(BULK_RESPONSE["items"])
-    log = DeadLetterLog(None)
-    log.append(failed[0], "nw-docs-x-1", None)
-    assert log.read() == []
-    assert "mapper_parsing_exception" in caplog.text
+# Per-item errors as Elasticsearch words them (bulk API item ``error`` objects).
+_DATE_BEFORE_EPOCH = {
+    "type": "document_parsing_exception",
+    "reason": "[1:241] failed to parse field [published] of type [date_nanos] in document with id 'x'",
+    "caused_by": {
+        "type": "illegal_argument_exception",
+        "reason": "date[1969-07-20T20:17:40Z] is before the epoch in 1970 and cannot be stored in nanosecond"
+        " resolution",
+    },
+}
+_LONG_OVERFLOW = {
+    "type": "mapper_parsing_exception",
+    "reason": "failed to parse field [views] of type [long] in document with id 'x'",
+    "caused_by": {"type": "input_coercion_exception", "reason": "Numeric value (9223372036854775808) out of range"},
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "permanent"),
+    [
+        (400, _DATE_BEFORE_EPOCH, True),
+        (400, _LONG_OVERFLOW, True),
+        (400, {"type": "illegal_argument_exception", "reason": "Limit of total fields [1000] has been exceeded"}, True),
+        (400, {"type": "strict_dynamic_mapping_exception", "reason": "mapping set to strict"}, True),
+        (
+            429,
+            {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"},
+            False,
+        ),
+        (429, {"type": "circuit_breaking_exception", "reason": "[parent] Data too large"}, False),
+        (409, {"type": "version_conflict_engine_exception", "reason": "[x]: version conflict"}, False),
+        (503, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}, False),
+        (500, {"type": "exception", "reason": "boom"}, False),
+        (
+            403,
+            {"type": "cluster_block_exception", "reason": "index [x] blocked by: [FORBIDDEN/8/index write (api)]"},
+            False,
+        ),
+        (429, {"type": "cluster_block_exception", "reason": "disk usage exceeded flood-stage watermark"}, False),
+        (404, {"type": "index_not_found_exception", "reason": "no such index [nw-docs]"}, False),
+        (403, {"type": "security_exception", "reason": "action [indices:data/write/bulk[s]] is unauthorized"}, False),
+    ],
+)
+def test_bulk_item_errors_are_classified_permanent_or_transient(
+    status: int, error: dict[str, object], permanent: bool
+) -> None:
+    _, (failure,) = classify_bulk_errors([{"index": {"_id": "tg:a/9", "status": status, "error": error}}])
+    assert failure.permanent is permanent
+    assert is_permanent(status, str(error["type"])) is permanent
+
+
+def test_a_rejection_is_recorded_once_and_survives_a_restart(test_data: Path, tmp_path: Path) -> None:
+    doc = load_documents(test_data, 1)[0]
+    path = tmp_path / "deadletter" / "elasticsearch.jsonl"
+    item = (False, {"index": {"_id": doc.id, "status": 400, "error": _DATE_BEFORE_EPOCH}})
+    log = DeadLetterLog(path)
+    for _ in range(3):  # three passes
+        assert record_bulk_outcome([item], {doc.id: doc}, log, "nw-docs-x-1").rejected == (doc.id,)
+    assert len(log.read()) == 1
+    again = DeadLetterLog(path)  # a new process reads the durable record
+    assert again.rejected_hash(doc.id) == doc.content_hash
+    assert again.rejected_hash("tg:other/1") is None
+    # Changed content is a new candidate: recorded again when it is rejected again.
+    changed = dataclasses.replace(doc, content_hash="0" * 64)
+    record_bulk_outcome([item], {doc.id: changed}, again, "nw-docs-x-1")
+    assert [r["content_hash"] for r in again.read()] == [doc.content_hash, "0" * 64]
+
+
+def test_records_from_before_the_split_count_only_if_permanent(tmp_path: Path) -> None:
+    path = tmp_path / "elasticsearch.jsonl"
+    old = [
+        {"id": "a", "status": 400, "error_type": "mapper_parsing_exception", "document": {"content_hash": "h1"}},
+        {"id": "b", "status": 429, "error_type": "es_rejected_execution_exception", "document": {"content_hash": "h2"}},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old), encoding="utf-8")
+    log = DeadLetterLog(path)
+    assert log.rejected_hash("a") == "h1" and log.rejected_hash("b") is None
 
 
 def test_delete_actions_and_counts() -> None:

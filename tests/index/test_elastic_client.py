@@ -89,6 +89,19 @@ def test_registered_as_elasticsearch_backend() -> None:
             ),
             "unavailable",
         ),
+        (
+            _api_error(
+                ApiError, 429, "es_rejected_execution_exception", "rejected execution of coordinating operation"
+            ),
+            "overloaded",
+        ),
+        (
+            _api_error(
+                ApiError, 429, "circuit_breaking_exception", "[parent] Data too large, data for [<http_request>]"
+            ),
+            "retry later",
+        ),
+        (_api_error(ApiError, 500, "null_pointer_exception", 'Cannot invoke "Object.hashCode()"'), "500"),
     ],
 )
 def test_unavailable_error_explains_each_failure(exc: Exception, needle: str) -> None:
@@ -122,6 +135,8 @@ def test_client_options_take_secrets_from_env(monkeypatch: pytest.MonkeyPatch) -
     assert opts["basic_auth"] == ("narrawatch", "s3cret")
     assert opts["ca_certs"] == "/certs/ca.crt" and opts["verify_certs"] is True
     assert opts["request_timeout"] == 12 and opts["max_retries"] == 5
+    # The transport retries connection failures only; statuses are streaming_bulk's (no nesting).
+    assert opts["retry_on_status"] == () and opts["retry_on_timeout"] is True
     monkeypatch.setenv("NARRAWATCH_ES_API_KEY", "a2V5OnNlY3JldA==")
     opts = client_options(settings)
     assert opts["api_key"] == "a2V5OnNlY3JldA==" and "basic_auth" not in opts

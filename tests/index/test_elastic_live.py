@@ -1,7 +1,7 @@
 """Elasticsearch-only behaviour against a live server (NARRAWATCH_ES_URL; CI service container).
 
 The shared DocumentIndex behaviour is in tests/contract; here: alias re-embed, space mismatch,
-dead-lettering a document the server rejects, keyword gates via the percolator, status.
+recording a document the server rejects permanently (once, never resent), status.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ def test_upsert_is_idempotent_and_rejections_are_dead_lettered(es_index: Elastic
     items = indexed([*docs[:-1], bad])
     first = es_index.upsert(items)
     assert set(first.new) == {d.id for d in docs[:-1]}
-    assert bad.id not in first.new + first.updated + first.unchanged
+    assert first.rejected == (bad.id,)
     records = es_index.deadletter.read()
-    assert records and records[-1]["id"] == bad.id and records[-1]["status"] == 400
+    assert records and records[-1]["id"] == bad.id and records[-1]["status"] == 400 and records[-1]["permanent"]
+    assert es_index.upsert(items[-1:]).rejected == (bad.id,)  # refused again without a new record
+    assert len(es_index.deadletter.read()) == len(records)
     again = es_index.upsert(items[:-1])
     assert set(again.unchanged) == {d.id for d in docs[:-1]} and not again.new
     assert es_index.get(docs[0].id) == docs[0]
@@ -70,14 +72,3 @@ def test_reindex_switches_alias_atomically(es_index: ElasticsearchIndex, test_da
         assert [i["current"] for i in status["indices"]] == [False, True]
     finally:
         reopened.close()
-
-
-def test_keyword_gates_percolate(es_index: ElasticsearchIndex, test_data: Path) -> None:
-    docs = load_documents(test_data, 40)
-    target = next(d for d in docs if "выбор" in d.text.lower())
-    word = next(w for w in target.text.split() if w.lower().startswith("выбор")).strip('.,!?«»:;()"')
-    assert es_index.register_keyword_gates({"elections": [word.upper()], "nothing": ["зеленые марсиане"]}) == 2
-    assert "elections" in es_index.percolate(target)
-    assert "nothing" not in es_index.percolate(target)
-    es_index.register_keyword_gates({"nothing": ["зеленые марсиане"]})  # replace drops "elections"
-    assert es_index.percolate(target) == []

@@ -1,7 +1,7 @@
 """Mappings and index names of the Elasticsearch backend, checked against the documented DSL shapes.
 
 References: dense_vector (https://www.elastic.co/guide/en/elasticsearch/reference/current/dense-vector.html),
-nested (…/nested.html), percolator (…/percolator.html), index templates (…/index-templates.html).
+nested (…/nested.html), index templates (…/index-templates.html).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from index.elastic_mappings import (
     docs_alias,
     docs_index_name,
     docs_template,
-    gates_index_body,
-    gates_index_name,
     index_generation,
     mapping_for,
     space_from_meta,
@@ -44,7 +42,7 @@ def _analyzers_used(props: dict, out: set[str]) -> set[str]:
 def test_every_mapping_file_is_valid_json() -> None:
     folder = resources.files("index").joinpath("mappings")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
-    assert names == ["analysis.json", "documents.json", "narrative_gates.json"]
+    assert names == ["analysis.json", "documents.json"]
     for name in names:
         json.loads(folder.joinpath(name).read_text(encoding="utf-8"))
 
@@ -86,7 +84,7 @@ def test_space_is_stored_in_meta_and_read_back_from_get_mapping_response() -> No
 
 
 def test_every_analyzer_used_is_defined() -> None:
-    for body in (mapping_for(SPACE), gates_index_body()):
+    for body in (mapping_for(SPACE),):
         analysis = body["settings"]["index"]["analysis"]
         used = _analyzers_used(body["mappings"]["properties"], set())
         assert used <= set(analysis["analyzer"]), used - set(analysis["analyzer"])
@@ -97,14 +95,6 @@ def test_every_analyzer_used_is_defined() -> None:
                 assert cf in analysis["char_filter"]
     stemmed = mapping_for(SPACE)["settings"]["index"]["analysis"]["analyzer"]["nw_stemmed"]["filter"]
     assert {"nw_ru_stem", "nw_en_stem"} <= set(stemmed)
-
-
-def test_gates_index_has_percolator_and_the_fields_its_queries_use() -> None:
-    body = gates_index_body()
-    props = body["mappings"]["properties"]
-    assert props["query"] == {"type": "percolator"}
-    assert props["title"]["type"] == props["text"]["type"] == "text"
-    assert gates_index_name("nw") == "nw-narrative-gates"
 
 
 def test_names_and_template() -> None:

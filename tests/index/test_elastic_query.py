@@ -1,14 +1,17 @@
-"""Search / count / percolate bodies and response parsing of the Elasticsearch backend (no server).
+"""Search / count / scan bodies and response parsing of the Elasticsearch backend (no server).
 
 Response fixtures follow the shapes in Elastic's reference, with our field names:
 * nested kNN with inner_hits: https://www.elastic.co/guide/en/elasticsearch/reference/current/knn-search.html#nested-knn-search
 * nested query inner_hits: https://www.elastic.co/guide/en/elasticsearch/reference/current/inner-hits.html#nested-inner-hits
 * date_histogram: https://www.elastic.co/guide/en/elasticsearch/reference/current/search-aggregations-bucket-datehistogram-aggregation.html
-* percolate: https://www.elastic.co/guide/en/elasticsearch/reference/current/query-dsl-percolate-query.html
+* point in time + search_after: https://www.elastic.co/guide/en/elasticsearch/reference/current/paginate-search-results.html
+* nested kNN inner_hits are scored on quantised vectors unless the query phase rescores:
+  https://github.com/elastic/elasticsearch/pull/156332
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -21,24 +24,24 @@ import pytest
 from core.documents import EmbeddingSpace, SearchFilters, SearchQuery
 from core.errors import EmbeddingSpaceMismatch
 from index.base import RRF_K, in_filters
+from index.elastic_bulk import document_source
 from index.elastic_mappings import vector_field
 from index.elastic_query import (
     build_count_body,
     build_keyword_body,
     build_knn_body,
-    build_percolate_body,
     build_scan_body,
     build_search_bodies,
     candidates_from_response,
     cosine_from_knn_score,
+    exact_candidates,
     filter_clauses,
     fuse_hits,
-    gate_query,
     parse_count_response,
-    parse_percolate_response,
     parse_search_response,
 )
-from tests.index.test_elastic_bulk import load_documents
+from index.embed import HashingEmbedder
+from tests.index.test_elastic_bulk import indexed, load_documents
 
 SPACE = EmbeddingSpace(model="hashing", dim=8, backend="narrawatch", pooling="sum")
 VEC = np.full(8, 1 / np.sqrt(8), dtype=np.float32)
@@ -173,16 +176,102 @@ def test_knn_rescores_quantised_candidates_only_on_servers_that_support_it() -> 
     assert build_knn_body(q, SPACE, server_version=(9, 1))["knn"]["rescore_vector"] == {"oversample": 2.0}
 
 
-def test_grouped_scores_come_from_the_exact_inner_hits() -> None:
-    # Top-level scores may be int8-approximate; inner hits score nested vectors exactly.
-    resp = _response(
-        _hit("q1", 0.97, ["a"], [(0, 0.90)]),
-        _hit("q2", 0.96, ["b"], [(0, 0.93)]),
+def _int8_cosine(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Cosine over scalar-quantised vectors (one min/max per segment, 8 bits), as int8_hnsw scores them."""
+    lo, hi = float(vectors.min()), float(vectors.max())
+    scale = (hi - lo) / 255.0
+    deq = np.round((vectors - lo) / scale) * scale + lo
+    deq /= np.linalg.norm(deq, axis=1, keepdims=True)
+    return np.asarray(deq @ query, dtype=np.float64)
+
+
+def _knn_response_of(docs: list[Any], query: np.ndarray, space: EmbeddingSpace, inner: int) -> dict[str, Any]:
+    """A nested-kNN response for real documents: ``_source`` as the bulk writer stores it (float
+    vectors included), inner hits and ``_score`` from the int8-quantised cosine (elasticsearch#156332)."""
+    hits = []
+    for item in docs:
+        quant = _int8_cosine(query, item.vectors)
+        order = np.argsort(-quant, kind="stable")[:inner]
+        src = json.loads(json.dumps(document_source(item, space)))
+        hits.append(
+            {
+                "_id": item.document.id,
+                "_score": (1 + float(quant[order[0]])) / 2,
+                "_source": src,
+                "inner_hits": {
+                    "passages": {
+                        "hits": {
+                            "hits": [
+                                {
+                                    "_nested": {"field": "passages", "offset": int(o)},
+                                    "_score": (1 + float(quant[o])) / 2,
+                                }
+                                for o in order
+                            ]
+                        }
+                    }
+                },
+            }
+        )
+    hits.sort(key=lambda h: -h["_score"])
+    return _response(*hits)
+
+
+def test_semantic_scores_are_exact_cosines_not_the_quantised_inner_hit_scores(test_data: Path) -> None:
+    emb = HashingEmbedder(dim=32)
+    items = indexed(load_documents(test_data, 30))
+    target = items[7].document.passages[-1]
+    query = emb.embed_query(target.text)
+    resp = _knn_response_of(items, query, emb.space, inner=1)
+    exact = {
+        (it.document.id, p.index): float(it.vectors[i].astype(np.float64) @ query.astype(np.float64))
+        for it in items
+        for i, p in enumerate(it.document.passages)
+    }
+    approx = [
+        cosine_from_knn_score(h["inner_hits"]["passages"]["hits"]["hits"][0]["_score"]) for h in resp["hits"]["hits"]
+    ]
+    best_exact = [max(v for (d, _), v in exact.items() if d == h["_id"]) for h in resp["hits"]["hits"]]
+    assert max(abs(a - b) for a, b in zip(approx, best_exact, strict=True)) > 1e-3  # int8 error is real
+
+    for grouped in (True, False):
+        cands = exact_candidates(resp, query, emb.space, group_by_document=grouped)
+        hits = parse_search_response(resp, mode="semantic", group_by_document=grouped, k=200, candidates=cands)
+        for h in hits:
+            assert h.semantic_score == pytest.approx(exact[(h.document_id, h.passage_index)], abs=1e-6)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert (hits[0].document_id, hits[0].passage_index) == (items[7].document.id, target.index)
+        assert hits[0].semantic_score == pytest.approx(1.0, abs=1e-6) and hits[0].snippet == target.text
+    grouped_hits = exact_candidates(resp, query, emb.space, group_by_document=True)
+    assert len({c.document_id for c in grouped_hits}) == len(grouped_hits) == len(items)
+    # Ungrouped: every passage of every candidate document, not only the (one) inner hit each.
+    assert len(exact_candidates(resp, query, emb.space, group_by_document=False)) == len(exact)
+
+
+def test_exact_candidates_decode_base64_vectors_and_fall_back_without_vectors(test_data: Path) -> None:
+    emb = HashingEmbedder(dim=32)
+    items = indexed(load_documents(test_data, 3))
+    query = emb.embed_query(items[0].document.passages[0].text)
+    resp = _knn_response_of(items, query, emb.space, inner=1)
+    field = vector_field(emb.space)
+    for p in resp["hits"]["hits"][0]["_source"]["passages"]:  # ES 9 rehydrated vectors: base64 >f4
+        p[field] = base64.b64encode(np.asarray(p[field], dtype=">f4").tobytes()).decode()
+    del resp["hits"]["hits"][1]["_source"]["passages"][0][field]
+    cands = {c.document_id: c for c in exact_candidates(resp, query, emb.space, group_by_document=True)}
+    first = resp["hits"]["hits"][0]["_id"]
+    assert cosine_from_knn_score(cands[first].score) == pytest.approx(
+        max(float(v @ query) for v in next(i for i in items if i.document.id == first).vectors), abs=1e-6
     )
-    grouped = parse_search_response(resp, mode="semantic", group_by_document=True, k=2)
-    flat = parse_search_response(resp, mode="semantic", group_by_document=False, k=2)
-    assert [h.document_id for h in grouped] == [h.document_id for h in flat] == ["q2", "q1"]
-    assert [h.score for h in grouped] == [h.score for h in flat]
+    second = resp["hits"]["hits"][1]
+    assert cands[second["_id"]].score == second["inner_hits"]["passages"]["hits"]["hits"][0]["_score"]
+
+
+def test_knn_body_asks_for_the_float_vectors() -> None:
+    q = SearchQuery(vector=VEC, k=3, mode="semantic")
+    field = f"passages.{vector_field(SPACE)}"
+    assert field in build_knn_body(q, SPACE, server_version=(8, 18))["_source"]["includes"]
+    assert "exclude_vectors" not in build_knn_body(q, SPACE, server_version=(9, 1))["_source"]
+    assert build_knn_body(q, SPACE, server_version=(9, 2))["_source"]["exclude_vectors"] is False
 
 
 def test_knn_body_rejects_wrong_dimension_and_missing_vector() -> None:
@@ -241,6 +330,14 @@ def test_scan_body_pages_oldest_first() -> None:
     assert body["_source"] == {"includes": ["id"], "exclude_vectors": False}
     assert build_scan_body(None, size=10)["query"] == {"match_all": {}}
     assert "exclude_vectors" not in json.dumps(build_scan_body(None, size=10))  # 8.x servers reject the key
+
+
+def test_scan_body_reads_a_point_in_time_with_the_shard_doc_tiebreak() -> None:
+    body = build_scan_body(None, size=50, pit_id="46ToAwMDaWR5BXV1aWQy", keep_alive="5m", search_after=[1, "x", 7])
+    assert body["pit"] == {"id": "46ToAwMDaWR5BXV1aWQy", "keep_alive": "5m"}
+    assert body["sort"] == [{"published": "asc"}, {"id": "asc"}, {"_shard_doc": "asc"}]
+    assert body["search_after"] == [1, "x", 7]
+    assert "index" not in body  # the PIT names the index
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -361,34 +458,3 @@ def test_count_bodies_and_date_histogram_response() -> None:
         }
     }
     assert parse_count_response(terms) == {"ru": 10, "uk": 4}
-
-
-def test_gate_query_and_percolate_round_trip() -> None:
-    q = gate_query(["биолаборатории", "  ", "biolabs in Ukraine"])
-    assert q["bool"]["minimum_should_match"] == 1
-    assert {"match_phrase": {"text": "biolabs in Ukraine"}} in q["bool"]["should"]
-    assert {"match_phrase": {"title": "биолаборатории"}} in q["bool"]["should"]
-    assert len(q["bool"]["should"]) == 4
-    with pytest.raises(ValueError):
-        gate_query([" "])
-    body = build_percolate_body("Заголовок", "Текст")
-    assert body["query"]["percolate"] == {"field": "query", "document": {"title": "Заголовок", "text": "Текст"}}
-    resp = {
-        "hits": {
-            "hits": [
-                {
-                    "_id": "biolabs",
-                    "_score": 1.3,
-                    "_source": {"narrative_id": "biolabs"},
-                    "fields": {"_percolator_document_slot": [0]},
-                },
-                {
-                    "_id": "nazis",
-                    "_score": 0.2,
-                    "_source": {"narrative_id": "nazis"},
-                    "fields": {"_percolator_document_slot": [0]},
-                },
-            ]
-        }
-    }
-    assert parse_percolate_response(resp) == ["biolabs", "nazis"]

@@ -161,6 +161,10 @@ def test_registry_and_options_validation() -> None:
         build_detector("spike", {"windw": "1h"})
     with pytest.raises(Exception, match="unknown detector 'nope'"):
         build_detector("nope")
+    # A look-back past representable dates is refused when the rule loads, not mid-pass.
+    with pytest.raises(Exception, match="looks back more than"):
+        build_detector("spike", {"window": "3650d", "baseline_windows": 1000})
+    assert build_detector("spike", {"window": "7d", "baseline_windows": 52}).name == "spike"
 
 
 POSTS = Path(__file__).resolve().parents[1] / "data" / "index" / "posts.jsonl"

@@ -119,10 +119,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    """A threaded HTTP server on 127.0.0.1:<ephemeral port>; a context manager."""
+    """A threaded HTTP server on 127.0.0.1:<ephemeral port> (or another loopback ``host``); a context manager."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _RequestHandler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._server = _Server((host, 0), _RequestHandler)
         self._server.owner = self
         self._thread: threading.Thread | None = None
         self._routes: dict[str, Handler] = {}
@@ -139,8 +140,8 @@ class LoopbackServer:
 
     @property
     def base(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://<host>:<port>``."""
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         """Absolute URL of a path on this server."""

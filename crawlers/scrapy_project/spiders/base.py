@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 from core.documents import Document
 from core.serialize import document_to_dict
 from core.settings import SourceBase
+from crawlers.addresses import AddressPolicy
 from crawlers.scrapy_project.events import EventWriter
 from crawlers.scrapy_project.text import failure_reason, is_network_reason
 
@@ -52,6 +53,8 @@ class SourceSpider(scrapy.Spider):
         self.dropped: Counter[str] = Counter()
         self.main_ok = False
         self.passage_max_words = 120
+        self.address_policy = AddressPolicy.for_source(source)
+        """What this source may reach (read by the AddressGuardMiddleware on every request)."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
@@ -98,6 +101,12 @@ class SourceSpider(scrapy.Spider):
         logger.warning("%s: %s (%s)", self.source_id, message, url)
         self.events.emit("error", self.source_id, message=message, url=url, reason=reason)
 
+    def warn(self, reason: str, message: str, url: str) -> None:
+        """Report a non-fatal problem (a feed parsed with warnings, a rejected Telegram id, an id gap)."""
+        self.counts["warnings"] += 1
+        logger.info("%s: %s: %s (%s)", self.source_id, reason, message, url)
+        self.events.emit("warning", self.source_id, reason=reason, message=message, url=url)
+
     def emit_state(self, state: dict[str, Any]) -> None:
         """Report new per-source state (validators, last message id)."""
         self.events.emit("state", self.source_id, state=state)
@@ -129,6 +138,7 @@ class SourceSpider(scrapy.Spider):
             "fetched": self.counts["fetched"],
             "documents": self.counts["documents"],
             "errors": self.counts["errors"],
+            "warnings": self.counts["warnings"],
             "dropped": dict(sorted(self.dropped.items())),
         }
         ok = self.main_ok and reason == "finished"

@@ -11,7 +11,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from core.documents import document_id_for_url
-from core.errors import ExtractionError, ParseError
+from core.errors import ExtractionError, ParseError, UnsupportedURL
 from core.settings import FeedSource
 from crawlers.extract import Extracted, extract_article
 from crawlers.feeds import FeedEntry, parse_feed
@@ -22,6 +22,9 @@ from crawlers.scrapy_project.text import decode_body, fragment_to_text
 __all__ = ["FeedSpider"]
 
 logger = logging.getLogger(__name__)
+
+MAX_FEED_WARNINGS = 20
+"""Warnings of one feed parse sent to the parent (a feed with 500 undated entries says so once anyway)."""
 
 
 class FeedSpider(SourceSpider):
@@ -65,6 +68,10 @@ class FeedSpider(SourceSpider):
             self.error(f"malformed feed: {exc}", response.url, "parse_error")
             return
         self.main_ok = True
+        for warning in feed.warnings[:MAX_FEED_WARNINGS]:
+            self.warn("feed", warning, response.url)
+        if len(feed.warnings) > MAX_FEED_WARNINGS:
+            self.warn("feed", f"... and {len(feed.warnings) - MAX_FEED_WARNINGS} more warnings", response.url)
         etag = response.headers.get("ETag")
         modified = response.headers.get("Last-Modified")
         self.emit_state(
@@ -128,21 +135,26 @@ class FeedSpider(SourceSpider):
         doc_id = None
         if not entry.link:  # an entry without a page: its id comes from the feed URL and its key
             doc_id = document_id_for_url(f"{canonical_url(self.source.url)}#{entry.key}")
-        doc = make_document(
-            source_id=self.source_id,
-            kind="feed",
-            url=entry.link or self.source.url,
-            doc_id=doc_id,
-            title=(extracted.title if extracted and extracted.title else "") or entry.title,
-            text=text,
-            published=(extracted.published if extracted else None) or entry.published,
-            fetched=self.now(),
-            language_hint=(extracted.language_hint if extracted else None) or self.source.language,
-            author=(extracted.author if extracted and extracted.author else "") or entry.author,
-            extraction=extraction,  # type: ignore[arg-type]
-            outlet=self.source.outlet or "",
-            links=extracted.links if extracted else (),
-            passage_max_words=self.passage_max_words,
-            extra={"feed_entry_key": entry.key, "categories": list(entry.categories)},
-        )
+        try:
+            doc = make_document(
+                source_id=self.source_id,
+                kind="feed",
+                url=entry.link or self.source.url,
+                doc_id=doc_id,
+                title=(extracted.title if extracted and extracted.title else "") or entry.title,
+                text=text,
+                published=(extracted.published if extracted else None) or entry.published,
+                fetched=self.now(),
+                language_hint=(extracted.language_hint if extracted else None) or self.source.language,
+                author=(extracted.author if extracted and extracted.author else "") or entry.author,
+                extraction=extraction,  # type: ignore[arg-type]
+                outlet=self.source.outlet or "",
+                links=extracted.links if extracted else (),
+                passage_max_words=self.passage_max_words,
+                extra={"feed_entry_key": entry.key, "categories": list(entry.categories)},
+            )
+        except UnsupportedURL as exc:  # javascript:, data:, mailto: ... name no document
+            logger.info("%s: entry dropped: %s", self.source_id, exc)
+            self.drop(exc.reason, entry.link or entry.key)
+            return
         self.emit_document(entry.key, doc)

@@ -22,7 +22,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
-from core.errors import ExtractionError
+from core.errors import ExtractionError, UnsupportedURL
 from core.settings import SiteSource
 from crawlers.extract import extract_article
 from crawlers.normalize import canonical_url, make_document
@@ -233,7 +233,11 @@ class SiteSpider(SourceSpider):
         self.report_failure(failure)
 
     def _page_request(self, url: str, *, depth: int, extract: bool) -> scrapy.Request | None:
-        canon = canonical_url(url)
+        try:
+            canon = canonical_url(url)
+        except UnsupportedURL as exc:  # ftp:, file: ... links and sitemap entries
+            self.drop(exc.reason, url, emit=False)
+            return None
         if canon in self.requested:
             return None
         if canon in self.seen:

@@ -1,0 +1,174 @@
+"""Serving before the first ingest: an index that answers "nothing yet" until a writer creates it.
+
+``narrawatch serve`` opens the embedded index read-only so a crawl can run beside it; on a fresh
+install there is no index yet, and a read-only open must not create one (a reader that made the
+files would race the writer and could leave a half-made index behind). :class:`PendingIndex`
+stands in for it: every read answers like an empty index, and as soon as the writer's database
+file appears the real read-only index is opened and every call goes to it, so the server starts
+showing documents after the first ingest without a restart. It never writes anything to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from core.documents import (
+    Document,
+    EmbeddingSpace,
+    IndexedDocument,
+    IndexStats,
+    SearchFilters,
+    SearchHit,
+    SearchQuery,
+    UpsertResult,
+)
+from core.errors import IndexBackendError, IndexUnavailable
+from core.settings import Config
+from index.base import CountBy, DocumentIndex, PassageVectors
+from index.local_store import DB_NAME
+from narrawatch.app import App, open_app
+from narrawatch.backends import open_embedder, open_index
+from narrawatch.pipeline import Pipeline
+from narrawatch.state import CrawlStateStore
+
+__all__ = ["PendingIndex", "embedded_index_exists", "open_read_app"]
+
+log = logging.getLogger(__name__)
+
+
+def embedded_index_exists(config: Config) -> bool:
+    """True when the embedded index's database file exists (a writer has created the index)."""
+    return (config.index_path / DB_NAME).exists()
+
+
+class PendingIndex:
+    """A read-only :class:`~index.base.DocumentIndex` for an index that may not exist yet.
+
+    ``marker`` is the file whose existence means the writer has created the index; ``opener``
+    opens it read-only. Until both succeed, reads answer as an empty index (no hits, no
+    documents, zero counts) and writes raise :class:`IndexBackendError` like any read-only index.
+    """
+
+    def __init__(self, marker: Path, space: EmbeddingSpace, opener: Callable[[], DocumentIndex]) -> None:
+        self._marker = marker
+        self._space = space
+        self._opener = opener
+        self._index: DocumentIndex | None = None
+        self._lock = threading.Lock()
+        self._last_problem = ""
+
+    @property
+    def pending(self) -> bool:
+        """True while there is no index to read (nothing has been ingested yet)."""
+        return self._ready() is None
+
+    def _ready(self) -> DocumentIndex | None:
+        if self._index is not None:
+            return self._index
+        if not self._marker.exists():
+            return None
+        with self._lock:
+            if self._index is None:
+                try:
+                    self._index = self._opener()
+                except (IndexUnavailable, sqlite3.Error) as exc:
+                    # The writer is still creating it (database made, full-text index not yet): retry next call.
+                    if str(exc) != self._last_problem:
+                        self._last_problem = str(exc)
+                        log.info("index at %s not readable yet: %s", self._marker.parent, exc)
+                    return None
+                log.info("index at %s created by a writer: serving it", self._marker.parent)
+            return self._index
+
+    # -- DocumentIndex ---------------------------------------------------------------------------
+
+    @property
+    def embedding_space(self) -> EmbeddingSpace:
+        """The opened index's space, or the configured embedder's while pending."""
+        index = self._ready()
+        return index.embedding_space if index is not None else self._space
+
+    def upsert(self, docs: Sequence[IndexedDocument]) -> UpsertResult:
+        """Never: this index is read-only."""
+        raise IndexBackendError("index opened read_only")
+
+    def get(self, doc_id: str) -> Document | None:
+        """See :class:`~index.base.DocumentIndex` (None while pending)."""
+        index = self._ready()
+        return index.get(doc_id) if index is not None else None
+
+    def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """See :class:`~index.base.DocumentIndex` (empty while pending)."""
+        index = self._ready()
+        return index.content_hashes(doc_ids) if index is not None else {}
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """See :class:`~index.base.DocumentIndex` (no hits while pending)."""
+        index = self._ready()
+        return index.search(query) if index is not None else []
+
+    def iter_documents(self, filters: SearchFilters | None = None, *, batch: int = 500) -> Iterator[Document]:
+        """See :class:`~index.base.DocumentIndex` (nothing while pending)."""
+        index = self._ready()
+        if index is not None:
+            yield from index.iter_documents(filters, batch=batch)
+
+    def passage_vectors(self, filters: SearchFilters | None = None) -> PassageVectors:
+        """See :class:`~index.base.DocumentIndex` (no rows while pending)."""
+        index = self._ready()
+        if index is not None:
+            return index.passage_vectors(filters)
+        return PassageVectors((), (), np.zeros((0, self._space.dim), dtype=np.float32))
+
+    def count(self, by: CountBy, filters: SearchFilters | None = None) -> dict[str, int]:
+        """See :class:`~index.base.DocumentIndex` (empty while pending)."""
+        index = self._ready()
+        return index.count(by, filters) if index is not None else {}
+
+    def stats(self) -> IndexStats:
+        """See :class:`~index.base.DocumentIndex` (zeros while pending)."""
+        index = self._ready()
+        if index is not None:
+            return index.stats()
+        return IndexStats(0, 0, {}, {}, 0, None)
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Never: this index is read-only."""
+        raise IndexBackendError("index opened read_only")
+
+    def close(self) -> None:
+        """Close the real index if it was opened."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+
+@contextmanager
+def open_read_app(config: Config) -> Iterator[App]:
+    """:func:`~narrawatch.app.open_app` read-only, but on the embedded backend also before the first ingest.
+
+    Without an index yet, the App's index is a :class:`PendingIndex` that starts answering from
+    the real index once a crawl (``narrawatch crawl --once`` or ``run``) has created it.
+    """
+    if config.service.index.backend != "embedded" or embedded_index_exists(config):
+        with open_app(config, read_only=True) as app:
+            yield app
+        return
+    embedder = open_embedder(config)
+    space = embedder.space
+    index = PendingIndex(config.index_path / DB_NAME, space, lambda: open_index(config, space, read_only=True))
+    log.info("no index at %s yet: serving empty results until the first ingest creates it", config.index_path)
+    state = CrawlStateStore(config.data_dir / "state.db")
+    app = App(config, embedder, index, state, Pipeline(config, embedder=embedder, index=index, state=state))
+    try:
+        yield app
+    finally:
+        app.close()
