@@ -3,7 +3,7 @@
 The real service loop runs in-process: ``narrawatch.scheduler.Service`` with one interval job
 per source (``every`` = ``--every`` seconds, the poll interval) and the monitoring job
 (``MonitoringService.after_pass``: detectors, outbox, delivery) at the same interval, over
-``narrawatch.replay.ReplayServer`` serving ``reps + 1`` channels that carry real posts
+``narrawatch.demo.replay.ReplayServer`` serving ``reps + 1`` channels that carry real posts
 (telegram_ru_posts.jsonl). The first channel also carries a post restating a narrative in the
 words of its own Russian exemplars (``--narrative``), so the narrative is known in one outlet.
 Each repetition releases such a post on the next channel: the ``new_outlet`` rule (lookback 24h,
@@ -27,12 +27,12 @@ from typing import Any
 import yaml
 
 from bench.common import ROOT, append_table, emit, loadavg, pct, real_posts
-from narrawatch.replay import WebhookSink
+from narrawatch.demo.replay import WebhookSink
 
 __all__ = ["WebhookReceiver", "main", "run"]
 
 
-WebhookReceiver = WebhookSink  # the receiver lives in narrawatch.replay (shared with the demo)
+WebhookReceiver = WebhookSink  # the receiver lives in narrawatch.demo.replay (shared with the demo)
 
 
 def _claim_text(narrative_id: str) -> str:
@@ -91,8 +91,8 @@ def run(
     import narrawatch.cli  # noqa: F401  (registers detectors and config sections, as the CLI does)
     from core.settings import load_config
     from narrawatch.app import open_app
+    from narrawatch.demo.replay import ReplayServer
     from narrawatch.monitoring import attach_monitoring
-    from narrawatch.replay import ReplayServer
     from narrawatch.scheduler import Service
 
     shutil.rmtree(workdir, ignore_errors=True)

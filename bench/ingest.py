@@ -1,6 +1,6 @@
 """Ingest end to end, against the embedding floor measured in the same run.
 
-A loopback :class:`narrawatch.replay.ReplayServer` serves ``--posts`` real Telegram posts
+A loopback :class:`narrawatch.demo.replay.ReplayServer` serves ``--posts`` real Telegram posts
 (telegram_ru_posts.jsonl, 24 channels, as ``/s/<handle>`` preview pages with paging) and the 11
 real feeds of ../shared/data/feeds. The real ``Pipeline.ingest`` runs over every source once:
 crawl subprocess (Scrapy) -> extraction/normalisation -> embedding (use-multilingual-v3 at the
@@ -165,8 +165,8 @@ def run(
     from core.settings import load_config
     from narrawatch.app import open_app
     from narrawatch.backends import open_embedder
+    from narrawatch.demo.replay import ReplayServer
     from narrawatch.monitoring import attach_monitoring
-    from narrawatch.replay import ReplayServer
 
     shutil.rmtree(workdir, ignore_errors=True)
     items = real_posts(posts)

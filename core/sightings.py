@@ -3,7 +3,7 @@
 A document id is a hash of its canonical URL, so a second source whose entry links to another
 outlet's article names the same document. The first publisher keeps the record; every source
 that carried the URL (the publisher included) is a :class:`Sighting`, a spread edge that never
-rewrites the record. Stored by ``narrawatch.sightings``; read by spread tracing through
+rewrites the record. Stored by ``crawlers.sightings``; read by spread tracing through
 :class:`SightingLookup`.
 """
 

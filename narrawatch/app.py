@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.settings import Config
+from crawlers.state import CrawlStateStore
 from index.base import DocumentIndex
 from index.embed import Embedder
 from narrawatch.backends import open_embedder, open_index
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 
 __all__ = ["App", "open_app"]
 

@@ -31,12 +31,12 @@ from core.documents import (
 )
 from core.errors import IndexBackendError, IndexUnavailable
 from core.settings import Config
+from crawlers.state import CrawlStateStore
 from index.base import CountBy, DocumentIndex, PassageVectors
 from index.local_store import DB_NAME
 from narrawatch.app import App, open_app
 from narrawatch.backends import open_embedder, open_index
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 
 __all__ = ["PendingIndex", "embedded_index_exists", "open_read_app"]
 

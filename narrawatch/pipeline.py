@@ -8,7 +8,7 @@ Guarantees:
   indexed, so a crash or a failed upsert leads to a re-fetch, never to a silent gap.
 * Unchanged documents (same content hash) are neither re-embedded nor rewritten.
 * A document id (the hash of its canonical URL) belongs to the first source that indexed it.
-  Another source carrying the same URL is recorded as a sighting (:mod:`narrawatch.sightings`)
+  Another source carrying the same URL is recorded as a sighting (:mod:`crawlers.sightings`)
   and never rewrites the record; only a source whose own configured host serves the URL takes
   the record over from one whose host does not. Every source's sighting is stored before its
   item is marked seen.
@@ -34,10 +34,10 @@ from core.logging import StageCounters
 from core.serialize import document_from_dict
 from core.settings import Config
 from core.sightings import Sighting
+from crawlers.sightings import SightingStore, sightings_path
+from crawlers.state import CrawlStateStore
 from index.base import DocumentIndex
 from index.embed import Embedder
-from narrawatch.sightings import SightingStore, sightings_path
-from narrawatch.state import CrawlStateStore
 
 __all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport"]
 

@@ -80,7 +80,7 @@ def _query(req: TraceRequest) -> Any:
 
 def _trace(ctx: ApiContext, req: TraceRequest) -> Any:
     spread = _module("monitors.spread")
-    from narrawatch.sightings import open_sightings, sightings_path
+    from crawlers.sightings import open_sightings, sightings_path
 
     narrative = None
     if req.narrative_id:

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from core.documents import document_id_for_telegram
 from core.settings import Config, load_config
 from crawlers.normalize import make_document
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 POSTS = DATA / "index" / "posts.jsonl"

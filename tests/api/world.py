@@ -27,13 +27,13 @@ from core.events import DetectorEvent
 from core.matches import Match
 from core.settings import Config, load_config
 from crawlers.normalize import fingerprint, make_document
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from monitors.store import MatchStore
 from narrawatch.api.auth import TokenStore
 from narrawatch.app import App
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 from tests.support.timeline import load_posts, posts_to_matches
 
 DATA = Path(__file__).resolve().parents[1] / "data"

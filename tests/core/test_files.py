@@ -16,13 +16,13 @@ import pytest
 
 from alerts.outbox import Outbox
 from core.files import private_file, secure_dir
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from index.local_store import DB_NAME
 from monitors.decision import LearnedState, save_learned
 from monitors.store import MatchStore
 from narrawatch.api.auth import TokenStore
-from narrawatch.state import CrawlStateStore
 
 
 def _mode(path: Path) -> int:

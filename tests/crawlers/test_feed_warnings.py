@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from core.settings import load_config
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 from tests.support.server import LoopbackServer, read_page, write_crawl_config
 
 RSS = "application/rss+xml; charset=utf-8"

@@ -17,10 +17,10 @@ import pytest
 
 from core.documents import document_id_for_telegram
 from core.settings import Config, load_config
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 from tests.support.server import (
     LoopbackServer,
     Reply,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from narrawatch.replay import ReplayServer, load_demo_posts
+from narrawatch.demo.replay import ReplayServer, load_demo_posts
 
 HANDLES = ("bbc_russian_demo", "ria_novosti_demo", "mash_demo")
 
@@ -195,7 +195,7 @@ def test_config_check_reports_problems(tmp_path: Path) -> None:
 
 
 def test_demo_posts_are_bundled_with_attribution() -> None:
-    from narrawatch.replay import DEMO_DATA
+    from narrawatch.demo.replay import DEMO_DATA
 
     assert "CC BY 4.0" in (DEMO_DATA / "ORIGIN.md").read_text(encoding="utf-8")
     with gzip.open(DEMO_DATA / "telegram_posts.jsonl.gz", "rt", encoding="utf-8") as fh:

@@ -20,10 +20,10 @@ from core.errors import IndexBackendError
 from core.serialize import document_to_dict
 from core.settings import Config, load_config
 from crawlers.normalize import make_document
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "index" / "posts.jsonl"
 

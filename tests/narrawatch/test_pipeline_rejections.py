@@ -17,9 +17,9 @@ import pytest
 
 from core.documents import document_id_for_telegram
 from core.settings import Config, load_config
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 from tests.index.test_elastic_requests import FakeCluster, _open
 from tests.narrawatch.test_pipeline import real_posts, tg_events
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import load_config
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from narrawatch.pipeline import Pipeline
 from narrawatch.scheduler import Service, first_run_time
-from narrawatch.state import CrawlStateStore
 
 NOW = datetime(2024, 11, 30, 12, 0, tzinfo=UTC)
 

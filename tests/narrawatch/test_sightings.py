@@ -21,12 +21,12 @@ import yaml
 from core.documents import Document, document_id_for_url
 from core.settings import Config, load_config
 from crawlers.normalize import canonical_url, make_document
+from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from monitors.spread import TraceQuery, trace
 from narrawatch.cli import main
 from narrawatch.pipeline import Pipeline
-from narrawatch.state import CrawlStateStore
 from tests.support.server import LoopbackServer, read_page, rewrite_feed_links, write_crawl_config
 
 RSS = "application/rss+xml; charset=utf-8"

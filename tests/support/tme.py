@@ -1,5 +1,5 @@
-"""Test-side name of narrawatch.tme_pages (the page builder lives in the package for the demo)."""
+"""Test-side name of narrawatch.demo.tme_pages (the page builder lives in the package for the demo)."""
 
-from narrawatch.tme_pages import build_channel_page, format_views, urls_in
+from narrawatch.demo.tme_pages import build_channel_page, format_views, urls_in
 
 __all__ = ["build_channel_page", "format_views", "urls_in"]

@@ -307,7 +307,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
             _out(index_status(config))
         else:
-            from narrawatch.reindex import stored_space
+            from index.local_reindex import stored_space
 
             space = stored_space(config.index_path)
             data: dict[str, Any] = {
@@ -342,7 +342,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         res = reindex(config, embedder)
         _out({"old_index": res.old_index, "new_index": res.new_index, "documents": res.documents, "failed": res.failed})
     else:
-        from narrawatch.reindex import reindex_embedded
+        from index.local_reindex import reindex_embedded
 
         r = reindex_embedded(config.index_path, embedder)
         _out(
@@ -363,6 +363,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     """Trace a claim, URL, document or narrative across outlets, languages and time."""
     from crawlers.normalize import canonical_url
+    from crawlers.sightings import open_sightings, sightings_path
     from monitors.catalogue import Catalogue
     from monitors.spread import (
         TraceQuery,
@@ -374,7 +375,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     )
     from monitors.store import MatchStore
     from narrawatch.app import open_app
-    from narrawatch.sightings import open_sightings, sightings_path
 
     config = _config(args)
     query = TraceQuery(

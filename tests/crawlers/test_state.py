@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from narrawatch.state import CrawlStateStore
+from crawlers.state import CrawlStateStore
 
 T0 = datetime(2024, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -66,7 +66,7 @@ def test_replay_rewrites_every_link_to_loopback() -> None:
     import re
     import urllib.request
 
-    from narrawatch.replay import ReplayServer
+    from narrawatch.demo.replay import ReplayServer
 
     rss = b"<rss><channel><item><link>https://www.example.org/a/1</link></item></channel></rss>"
     jsonfeed = (

@@ -1,6 +1,6 @@
 """``narrawatch matches list|show|confirm|reject|export-verdicts``: analysts' review of matches.
 
-Registered by :func:`add_commands` like :mod:`narrawatch.cli_more`. An unknown match id is an
+Registered by :func:`add_commands` like :mod:`narrawatch.cli.more`. An unknown match id is an
 error like an unknown alert id in ``alerts ack`` (one line on stderr, exit 1).
 """
 
@@ -16,7 +16,7 @@ from core.matches import Match
 from core.settings import Config
 from monitors.store import MatchStore
 from monitors.verdicts import Verdict, get_match, get_verdict, list_matches, record_verdict, verdict_history
-from narrawatch.cli_more import Handler, Register, _config, _out
+from narrawatch.cli.more import Handler, Register, _config, _out
 
 __all__ = ["add_commands", "match_summary"]
 

@@ -281,7 +281,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 @command("sources")
 def cmd_sources(args: argparse.Namespace) -> int:
     """Per-source health: last success, last error, consecutive failures, items in 24 h."""
-    from narrawatch.state import CrawlStateStore
+    from crawlers.state import CrawlStateStore
 
     config = _load(args)
     store = CrawlStateStore(config.data_dir / "state.db")
@@ -444,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_args(p)
     p.set_defaults(func="export")
 
-    from narrawatch import cli_matches, cli_more
+    from narrawatch.cli import matches as cli_matches
+    from narrawatch.cli import more as cli_more
 
     cli_more.add_commands(sub, command)
     cli_matches.add_commands(sub, command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from narrawatch.state import KEEP_ID_GAPS, CrawlStateStore
+from crawlers.state import KEEP_ID_GAPS, CrawlStateStore
 
 T0 = datetime(2024, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -21,20 +21,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from narrawatch.tme_pages import build_channel_page
+from narrawatch.demo.tme_pages import build_channel_page
 
 __all__ = ["DEMO_DATA", "ReplayServer", "WebhookSink", "load_demo_posts"]
 
 log = logging.getLogger(__name__)
 
-DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+DEMO_DATA = Path(__file__).resolve().parent / "data"
 PAGE_SIZE = 20
 # Every absolute link, JSON-escaped ones too, except JSON Feed's version identifier (a name, not a link).
 _ABSOLUTE_LINK = re.compile(rb"https?:(\\?/)\1(?!jsonfeed\.org\1version)(?:www\.)?([A-Za-z0-9.-]+)\1")
 
 
 def load_demo_posts(path: Path | None = None) -> list[dict[str, Any]]:
-    """The bundled real Telegram posts (see demo_data/ORIGIN.md)."""
+    """The bundled real Telegram posts (see data/ORIGIN.md)."""
     path = path or DEMO_DATA / "telegram_posts.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

@@ -1,6 +1,6 @@
 """``narrawatch demo``: the whole product on real bundled content, offline, in minutes.
 
-Starts a loopback replay (:mod:`narrawatch.replay`) of real Telegram posts and real RSS feeds,
+Starts a loopback replay (:mod:`narrawatch.demo.replay`) of real Telegram posts and real RSS feeds,
 writes a config pointing at it (plus the shipped narrative catalogue and alert rules), and runs
 the real pipeline: Scrapy crawl -> extraction -> embedding -> embedded index -> narrative
 matching -> detectors -> alerts. Then it shows what was found and where to look next.
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from core.settings import load_config
-from narrawatch.replay import DEMO_DATA, ReplayServer, WebhookSink, load_demo_posts
+from narrawatch.demo.replay import DEMO_DATA, ReplayServer, WebhookSink, load_demo_posts
 
 __all__ = ["SHIPPED_CONFIG", "run_demo", "write_demo_config"]
 
