@@ -1,45 +1,165 @@
-"""Building the service's parts from a config (shared by the CLI, the service and the API)."""
+"""The App: everything a running narrawatch opens, owned in one place.
+
+Every front-end (CLI, API, web, demo, benchmarks) gets its parts from an :class:`App`; none
+opens a store or the index itself. Parts open on first use, so ``alerts list`` never loads the
+embedding model and ``serve`` on a fresh install does not need an index yet; :meth:`App.close`
+closes exactly what was opened, in reverse order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.settings import Config
-from crawlers.state import CrawlStateStore
-from index.base import DocumentIndex
-from index.embed import Embedder
-from narrawatch.backends import open_embedder, open_index
-from narrawatch.pipeline import Pipeline
+
+if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
+    from alerts.config import AlertsConfig
+    from alerts.outbox import Outbox
+    from crawlers.sightings import SightingStore
+    from crawlers.state import CrawlStateStore
+    from index.base import DocumentIndex
+    from index.embed import Embedder
+    from monitors.catalogue import Catalogue
+    from monitors.store import MatchStore
+    from narrawatch.pipeline import Pipeline
 
 __all__ = ["App", "open_app"]
 
+T = TypeVar("T")
 
-@dataclass
+
 class App:
-    """The opened parts of a running narrawatch."""
+    """The opened parts of one narrawatch, for one config.
 
-    config: Config
-    embedder: Embedder
-    index: DocumentIndex
-    state: CrawlStateStore
-    pipeline: Pipeline
+    ``read_only``: the index is opened for reading (``serve`` beside a running crawl; on the
+    embedded backend before the first ingest it answers as an empty index).
+    """
+
+    PARTS = ("embedder", "index", "state", "sightings", "pipeline", "matches", "outbox")
+
+    def __init__(self, config: Config, *, read_only: bool = False, **parts: Any) -> None:
+        """``parts`` (e.g. ``index=``, ``embedder=``) are used instead of opening them from the
+        config (tests, benchmarks, an index the caller already holds); the App closes them too."""
+        unknown = sorted(set(parts) - set(self.PARTS))
+        if unknown:
+            raise TypeError(f"unknown App parts {unknown}; known: {', '.join(self.PARTS)}")
+        self.config = config
+        self.read_only = read_only
+        self._parts: dict[str, Any] = dict(parts)
+        self._order: list[str] = list(parts)
+        self._lock = threading.RLock()
+
+    def _part(self, name: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = make()
+                self._order.append(name)
+            part: T = self._parts[name]
+            return part
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model ``embedding.model`` names (loaded on first use)."""
+        from narrawatch.backends import open_embedder
+
+        return self._part("embedder", lambda: open_embedder(self.config))
+
+    @property
+    def index(self) -> DocumentIndex:
+        """The document index ``index.backend`` names, bound to the embedder's space."""
+
+        def make() -> DocumentIndex:
+            if self.read_only:
+                from narrawatch.pending_index import open_read_index
+
+                return open_read_index(self.config, self.embedder.space)
+            from narrawatch.backends import open_index
+
+            return open_index(self.config, self.embedder.space)
+
+        return self._part("index", make)
+
+    @property
+    def state(self) -> CrawlStateStore:
+        """Crawl state and source health (``<data_dir>/state.db``)."""
+        from crawlers.state import CrawlStateStore
+
+        return self._part("state", lambda: CrawlStateStore(self.config.data_dir / "state.db"))
+
+    @property
+    def sightings(self) -> SightingStore:
+        """Which sources carried which URL (``<data_dir>/sightings.sqlite``)."""
+        from crawlers.sightings import SightingStore
+
+        return self._part("sightings", lambda: SightingStore(self.config.data_dir / "sightings.sqlite"))
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Crawl -> extract -> embed -> index, with this app's index, state and sightings."""
+        from narrawatch.pipeline import Pipeline
+
+        return self._part(
+            "pipeline",
+            lambda: Pipeline(
+                self.config, embedder=self.embedder, index=self.index, state=self.state, sightings=self.sightings
+            ),
+        )
+
+    @property
+    def matches(self) -> MatchStore:
+        """Narrative matches and analysts' verdicts (``<data_dir>/matches.sqlite``)."""
+        from monitors.store import MatchStore
+
+        return self._part("matches", lambda: MatchStore(self.config.data_dir / "matches.sqlite"))
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The narrative catalogue (empty when the config has none)."""
+        from monitors.catalogue import Catalogue
+
+        cat = self.config.extra.get("narratives")
+        return cat if isinstance(cat, Catalogue) else Catalogue()
+
+    @property
+    def alerts_config(self) -> AlertsConfig:
+        """The ``alerts`` section (rules and channels; empty when the config has none)."""
+        from alerts.config import AlertsConfig
+
+        section = self.config.extra.get("alerts")
+        return section if isinstance(section, AlertsConfig) else AlertsConfig(root=self.config.root)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The persistent alert outbox."""
+        from alerts.outbox import Outbox
+
+        cfg = self.alerts_config
+        return self._part("outbox", lambda: Outbox(cfg.outbox_path(self.config.data_dir), cfg.outbox))
+
+    def is_open(self, name: str) -> bool:
+        """Whether the part ``name`` (e.g. ``"index"``) has been opened."""
+        return name in self._parts
 
     def close(self) -> None:
-        """Close index, state and the pipeline's stores."""
-        self.pipeline.close()
-        self.index.close()
-        self.state.close()
+        """Close every opened part, the last opened first."""
+        with self._lock:
+            for name in reversed(self._order):
+                close = getattr(self._parts[name], "close", None)
+                if callable(close):
+                    close()
+            self._parts.clear()
+            self._order.clear()
 
 
 @contextmanager
 def open_app(config: Config, *, read_only: bool = False) -> Iterator[App]:
-    """Open embedder, index and crawl state for ``config``; closes them on exit."""
-    embedder = open_embedder(config)
-    index = open_index(config, embedder.space, read_only=read_only)
-    state = CrawlStateStore(config.data_dir / "state.db")
-    app = App(config, embedder, index, state, Pipeline(config, embedder=embedder, index=index, state=state))
+    """An :class:`App` for ``config`` that is closed on exit."""
+    app = App(config, read_only=read_only)
     try:
         yield app
     finally:

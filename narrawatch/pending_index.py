@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,11 @@ from core.documents import (
 )
 from core.errors import IndexBackendError, IndexUnavailable
 from core.settings import Config
-from crawlers.state import CrawlStateStore
 from index.base import CountBy, DocumentIndex, PassageVectors
 from index.local_store import DB_NAME
-from narrawatch.app import App, open_app
-from narrawatch.backends import open_embedder, open_index
-from narrawatch.pipeline import Pipeline
+from narrawatch.backends import open_index
 
-__all__ = ["PendingIndex", "embedded_index_exists", "open_read_app"]
+__all__ = ["PendingIndex", "embedded_index_exists", "open_read_index"]
 
 log = logging.getLogger(__name__)
 
@@ -151,24 +147,13 @@ class PendingIndex:
                 self._index = None
 
 
-@contextmanager
-def open_read_app(config: Config) -> Iterator[App]:
-    """:func:`~narrawatch.app.open_app` read-only, but on the embedded backend also before the first ingest.
+def open_read_index(config: Config, space: EmbeddingSpace) -> DocumentIndex:
+    """The configured index opened read-only; on the embedded backend also before the first ingest.
 
-    Without an index yet, the App's index is a :class:`PendingIndex` that starts answering from
-    the real index once a crawl (``narrawatch crawl --once`` or ``run``) has created it.
+    Without an index yet, this is a :class:`PendingIndex` that starts answering from the real
+    index once a crawl (``narrawatch crawl --once`` or ``run``) has created it.
     """
     if config.service.index.backend != "embedded" or embedded_index_exists(config):
-        with open_app(config, read_only=True) as app:
-            yield app
-        return
-    embedder = open_embedder(config)
-    space = embedder.space
-    index = PendingIndex(config.index_path / DB_NAME, space, lambda: open_index(config, space, read_only=True))
+        return open_index(config, space, read_only=True)
     log.info("no index at %s yet: serving empty results until the first ingest creates it", config.index_path)
-    state = CrawlStateStore(config.data_dir / "state.db")
-    app = App(config, embedder, index, state, Pipeline(config, embedder=embedder, index=index, state=state))
-    try:
-        yield app
-    finally:
-        app.close()
+    return PendingIndex(config.index_path / DB_NAME, space, lambda: open_index(config, space, read_only=True))

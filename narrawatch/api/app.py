@@ -14,8 +14,7 @@ from narrawatch.api import ops, routes, routes_trace, routes_verdicts
 from narrawatch.api.context import ApiContext
 from narrawatch.api.errors import install_error_handlers
 from narrawatch.api.guards import install_guards
-from narrawatch.app import App
-from narrawatch.pending_index import open_read_app
+from narrawatch.app import App, open_app
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "create_app"]
 
@@ -47,7 +46,7 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
             if app is None:  # before the first ingest the index is empty, not an error (PendingIndex)
-                ctx.attach(stack.enter_context(open_read_app(config)))
+                ctx.attach(stack.enter_context(open_app(config, read_only=True)))
             try:
                 yield
             finally:

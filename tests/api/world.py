@@ -174,7 +174,7 @@ def build_world(root: Path) -> Iterator[World]:
     index = EmbeddedIndex(config.index_path, emb.space)
     state = CrawlStateStore(config.data_dir / "state.db")
     pipeline = Pipeline(config, embedder=emb, index=index, state=state)
-    app = App(config, emb, index, state, pipeline)
+    app = App(config, embedder=emb, index=index, state=state, pipeline=pipeline)
     try:
         docs = _documents(posts + timeline)  # type: ignore[arg-type]
         pipeline.index_documents(docs)
