@@ -16,8 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from core.events import Alert, DetectorEvent, event_to_dict
+from core.safe_text import BIDI_CONTROLS, has_bidi_controls, strip_bidi
 
 __all__ = [
     "NOTICE",
@@ -153,7 +155,14 @@ def _blocks(alert: Alert) -> list[_Block]:
         out.extend(_event_blocks(e))
     out.append(_Block(()))
     out.append(_Block((_Piece("text", f"{NOTICE} Rule: {alert.rule}; alert id: {alert.id}."),)))
-    return out
+    return [_Block(tuple(_inert(p) for p in b.pieces), b.quote, b.bullet) for b in out]
+
+
+def _inert(p: _Piece) -> _Piece:
+    """Bidi controls out of every shown text of a message (core.safe_text); in a link they are
+    percent-encoded, so it still goes where the post said."""
+    url = "".join(quote(c) if c in BIDI_CONTROLS else c for c in p.url) if has_bidi_controls(p.url) else p.url
+    return _Piece(p.kind, strip_bidi(p.text), url)
 
 
 Serializer = Callable[[_Piece], str]

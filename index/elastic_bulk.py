@@ -30,6 +30,7 @@ import numpy as np
 
 from core.documents import Document, EmbeddingSpace, IndexedDocument, UpsertResult, utcnow
 from core.errors import EmbeddingSpaceMismatch
+from core.files import private_file
 from core.serialize import document_from_dict, document_to_dict
 from index.elastic_mappings import vector_field
 
@@ -283,7 +284,7 @@ class DeadLetterLog:
                 "document": document_to_dict(doc) if doc is not None else None,
             }
             line = json.dumps(record, ensure_ascii=False, default=str)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path, sqlite=False)  # holds copies of documents: 0600, dir 0700
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
                 fh.flush()

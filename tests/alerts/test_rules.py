@@ -112,6 +112,33 @@ def test_rendering_escapes_hostile_text(events: list[DetectorEvent]) -> None:
     assert "fingerprint" not in json.dumps(payload)
 
 
+def test_alert_messages_carry_no_bidi_controls(events: list[DetectorEvent]) -> None:
+    """A scraped title with U+202E would reverse the rest of a Slack/Telegram/e-mail line
+    ("Trojan Source"): every human-read rendering drops the controls, the webhook's raw
+    evidence keeps the text exactly (it is evidence; receivers escape for display)."""
+    e = events[0]
+    title = "Счёт \u202efdp.exe \u2067изолят\u2069"
+    m = dataclasses.replace(e.evidence[0], title=title, passage_text=title, url="https://t.me/x/1?\u202eq")
+    ev = dataclasses.replace(e, evidence=(m,))
+    from alerts.config import RuleSettings
+
+    alert = make_alert(RuleSettings(id="r", detector="recurrence"), [ev], NOW)
+    rendered = {
+        "text": render_text(alert),
+        "html": render_html(alert),
+        "slack": render_slack(alert),
+        "telegram": render_telegram(alert, "HTML"),
+        "markdown_v2": render_telegram(alert, "MarkdownV2"),
+    }
+    for name, body in rendered.items():
+        assert not any(c in body for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), name
+        assert "fdp.exe" in body.replace("\\", ""), name
+    assert "%E2%80%AE" in rendered["html"]  # the link still goes where the post said
+    payload = render_json(alert, "k")
+    assert payload["alert"]["events"][0]["evidence"][0]["title"] == title
+    assert "\u202e" not in payload["alert"]["text"]
+
+
 def test_cli_helpers_list_show_ack_and_rules_test(tmp_path: Path, store: MatchStore) -> None:
     cfg, _ = load(tmp_path, "rules:\n  - {id: rec, detector: recurrence, options: {window: 24h}}\n")
     config = Config(
