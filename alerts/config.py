@@ -6,8 +6,10 @@ invalid detector options, rules naming unknown channels, duplicate ids. Secrets 
 YAML: channels name environment variables (``*_env``); a missing variable disables that channel
 at start (logged "disabled ...") instead of failing the configuration.
 
-Detector names are checked against :data:`core.events.DETECTORS`; the composition root imports
-``monitors.detectors`` before loading config so the built-ins are registered.
+Detector names are checked against :data:`core.events.DETECTORS`. Nothing registers on import:
+:func:`register_builtins` adds the section and the built-in channel kinds, and the composition
+root (:func:`narrawatch.builtins.register_builtins`) also registers the detectors before it loads
+a config.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-import alerts.channels  # noqa: F401  (registers the built-in channel kinds)
+from alerts import channels
 from alerts.channels.base import CHANNEL_KINDS, Channel, ChannelDisabled, ChannelSettings
 from core.errors import ConfigIssue, UnknownNameError
 from core.events import DETECTORS, Severity
@@ -34,6 +36,7 @@ __all__ = [
     "build_channels",
     "load_alerts",
     "load_alerts_dir",
+    "register_builtins",
 ]
 
 log = logging.getLogger(__name__)
@@ -258,4 +261,7 @@ def build_channels(config: AlertsConfig) -> dict[str, Channel]:
     return out
 
 
-register_section("alerts", load_alerts)
+def register_builtins() -> None:
+    """Register the ``alerts`` config section and the built-in channel kinds (idempotent)."""
+    channels.register_builtins()
+    register_section("alerts", load_alerts)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from alerts.outbox import Outbox, from_us, to_us
+from alerts.outbox import Outbox
 from core.events import DetectorEvent, event_from_dict, event_to_dict
+from core.timefmt import from_us, to_us
 
 __all__ = ["DedupState"]
 

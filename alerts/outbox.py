@@ -25,7 +25,6 @@ import logging
 import os
 import socket
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ from alerts.channels.base import Channel
 from alerts.config import OutboxSettings
 from core.errors import AlertDeliveryError
 from core.events import Alert, alert_from_dict, alert_to_dict
-from core.files import private_file
+from core.sqlite import Database, Store, Where, add_columns
+from core.timefmt import from_us, to_us
 
 __all__ = [
     "AlertRow",
@@ -108,25 +108,9 @@ CREATE TABLE IF NOT EXISTS digest_state (
 );
 """
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def to_us(value: datetime) -> int:
-    """Exact microseconds since the epoch of an aware datetime."""
-    if value.tzinfo is None:
-        raise ValueError(f"datetimes must be timezone-aware (UTC), got {value!r}")
-    return (value - _EPOCH) // _US
-
-
-def from_us(value: int | None) -> datetime | None:
-    """Inverse of :func:`to_us` (None stays None)."""
-    return None if value is None else _EPOCH + int(value) * _US
-
-
 _ADDED_COLUMNS = (
-    ("deliveries", "lease_owner", "TEXT"),
-    ("alerts", "ack_note", "TEXT NOT NULL DEFAULT ''"),
+    ("deliveries", ("lease_owner", "TEXT")),
+    ("alerts", ("ack_note", "TEXT NOT NULL DEFAULT ''")),
 )
 """Columns added after the first release: outboxes created before them are migrated on open."""
 
@@ -235,61 +219,28 @@ class AlertRow:
     """The analyst's note given with the acknowledgement."""
 
 
-class Outbox:
-    """The alert outbox and the alert engine's suppression state, in one SQLite file (WAL)."""
+class Outbox(Store):
+    """The alert outbox and the alert engine's suppression state, in one SQLite file (WAL,
+    synchronous=FULL, see :mod:`core.sqlite`)."""
 
     def __init__(self, path: Path | str, settings: OutboxSettings | None = None) -> None:
-        self.path = Path(path)
         self.settings = settings or OutboxSettings()
-        if str(path) != ":memory:":
-            private_file(self.path)  # 0600 (core.files)
-        self._lock = threading.RLock()
-        self._depth = 0
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
-        self.conn.executescript(_SCHEMA)
+        self._db = Database(path, synchronous="FULL")
+        with self._db.connection() as conn:
+            for table, column in _ADDED_COLUMNS:
+                add_columns(conn, table, (column,))
+            conn.executescript(_SCHEMA)
 
-    def _migrate(self) -> None:
-        for table, name, decl in _ADDED_COLUMNS:
-            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-            if have and name not in have:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self.conn.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection (for :class:`alerts.dedup.DedupState`, inside :meth:`transaction`)."""
+        return self._db.conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (re-entrant: nested calls join the outer one)."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self.conn
-                finally:
-                    self._depth -= 1
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
+        with self._db.transaction() as conn:
+            yield conn
 
     def enqueue(self, alert: Alert, channel_ids: Sequence[str]) -> bool:
         """Store the alert and one pending delivery per channel; False if the alert was already stored."""
@@ -323,8 +274,8 @@ class Outbox:
         """
         t = to_us(now)
         wall = to_us(datetime.now(UTC))
-        with self._lock:
-            rows = self.conn.execute(
+        with self._db.connection() as c:
+            rows = c.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
                 "AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner IS NOT NULL AND lease_owner != ?)) "
                 "ORDER BY created, alert_id, channel_id LIMIT ?",
@@ -395,32 +346,24 @@ class Outbox:
 
     def next_attempt_of(self, channel_id: str) -> datetime | None:
         """The earliest scheduled attempt of a channel's pending rows."""
-        with self._lock:
-            row = self.conn.execute(
+        with self._db.connection() as c:
+            row = c.execute(
                 "SELECT min(next_attempt_at) FROM deliveries WHERE channel_id = ? AND status = 'pending'", (channel_id,)
             ).fetchone()
         return from_us(row[0]) if row and row[0] is not None else None
 
     def alert(self, alert_id: str) -> Alert | None:
         """The stored alert (with its events), or None."""
-        with self._lock:
-            row = self.conn.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        with self._db.connection() as c:
+            row = c.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return alert_from_dict(json.loads(row[0])) if row else None
 
     def deliveries(self, alert_id: str | None = None, status: DeliveryStatus | None = None) -> list[Delivery]:
         """Delivery rows, optionally of one alert and/or one status."""
-        sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
-        where, args = [], []
-        if alert_id is not None:
-            where.append("alert_id = ?")
-            args.append(alert_id)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        with self._lock:
-            return [_delivery(r) for r in self.conn.execute(sql + " ORDER BY created, alert_id, channel_id", args)]
+        where = Where().equal("alert_id", alert_id).equal("status", status)
+        sql, args = where.select(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries", "created, alert_id, channel_id")
+        with self._db.connection() as c:
+            return [_delivery(r) for r in c.execute(sql, args)]
 
     def list_alerts(
         self,
@@ -435,49 +378,23 @@ class Outbox:
     ) -> list[AlertRow]:
         """Alerts created in ``[since, until)``, newest first (ties by id), one page: every filter,
         the order, ``limit`` and ``offset`` are applied in SQL, and only the page's deliveries are read."""
-        where: list[str] = []
-        args: list[Any] = []
-        if since is not None:
-            where.append("created >= ?")
-            args.append(to_us(since))
-        if until is not None:
-            where.append("created < ?")
-            args.append(to_us(until))
-        if rule is not None:
-            where.append("rule = ?")
-            args.append(rule)
-        if severity is not None:
-            where.append("severity = ?")
-            args.append(severity)
+        where = Where().between("created", since, until).equal("rule", rule).equal("severity", severity)
         if unacked:
-            where.append("acked_at IS NULL")
-        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id LIMIT ? OFFSET ?"
-        args.extend([max(0, limit), max(0, offset)])
-        with self._lock:
-            rows = self.conn.execute(sql, args).fetchall()
-            states = self._delivery_states([r[0] for r in rows])
+            where.add("acked_at IS NULL")
+        sql, args = where.select(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts", "created DESC, id", limit=max(0, limit), offset=max(0, offset)
+        )
+        with self._db.connection() as c:
+            rows = c.execute(sql, args).fetchall()
+            states = _delivery_states(c, [r[0] for r in rows])
         return [_alert_row(r, states.get(r[0], {})) for r in rows]
 
     def alert_row(self, alert_id: str) -> AlertRow | None:
         """One alert's summary, acknowledgement and delivery states (None if unknown)."""
-        with self._lock:
-            row = self.conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-            states = self._delivery_states([alert_id]) if row else {}
+        with self._db.connection() as c:
+            row = c.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            states = _delivery_states(c, [alert_id]) if row else {}
         return None if row is None else _alert_row(row, states.get(alert_id, {}))
-
-    def _delivery_states(self, alert_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        states: dict[str, dict[str, str]] = {}
-        for i in range(0, len(alert_ids), 500):
-            chunk = list(alert_ids[i : i + 500])
-            sql = (
-                f"SELECT alert_id, channel_id, status FROM deliveries WHERE alert_id IN ({', '.join('?' * len(chunk))})"
-            )
-            for aid, ch, st in self.conn.execute(sql, chunk):
-                states.setdefault(aid, {})[ch] = st
-        return states
 
     def ack(self, alert_id: str, now: datetime, by: str = "", note: str = "") -> bool:
         """Mark an alert acknowledged by an analyst, with an optional note (who, when and the note are
@@ -491,13 +408,24 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         """Delivery rows per status plus the number of alerts."""
-        with self._lock:
-            out = {st: n for st, n in self.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
-            out["alerts"] = int(self.conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
+        with self._db.connection() as c:
+            out = {st: n for st, n in c.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
+            out["alerts"] = int(c.execute("SELECT count(*) FROM alerts").fetchone()[0])
         return out
 
 
 _ALERT_COLUMNS = "id, rule, severity, title, created, acked_at, acked_by, ack_note"
+
+
+def _delivery_states(c: sqlite3.Connection, alert_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """alert id -> channel id -> delivery status, for ``alert_ids`` (read in chunks of 500)."""
+    states: dict[str, dict[str, str]] = {}
+    for i in range(0, len(alert_ids), 500):
+        chunk = list(alert_ids[i : i + 500])
+        sql = f"SELECT alert_id, channel_id, status FROM deliveries WHERE alert_id IN ({', '.join('?' * len(chunk))})"
+        for aid, ch, st in c.execute(sql, chunk):
+            states.setdefault(aid, {})[ch] = st
+    return states
 
 
 def _alert_row(r: Sequence[Any], deliveries: dict[str, str]) -> AlertRow:
@@ -506,18 +434,12 @@ def _alert_row(r: Sequence[Any], deliveries: dict[str, str]) -> AlertRow:
         rule=r[1],
         severity=r[2],
         title=r[3],
-        created=_dt(r[4]),
+        created=from_us(r[4]),
         acked_at=from_us(r[5]),
         acked_by=r[6],
         deliveries=deliveries,
         ack_note=r[7],
     )
-
-
-def _dt(value: int) -> datetime:
-    out = from_us(value)
-    assert out is not None
-    return out
 
 
 _DELIVERY_COLUMNS = (
@@ -533,10 +455,10 @@ def _delivery(r: Sequence[Any]) -> Delivery:
         idempotency_key=r[2],
         status=r[3],
         attempts=int(r[4]),
-        next_attempt_at=_dt(r[5]),
+        next_attempt_at=from_us(r[5]),
         last_error=r[6],
         sent_at=from_us(r[7]),
-        created=_dt(r[8]),
+        created=from_us(r[8]),
         lease_owner=r[9],
         lease_until=from_us(r[10]),
     )

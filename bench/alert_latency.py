@@ -88,9 +88,11 @@ def run(
     write: bool = True,
 ) -> list[dict[str, Any]]:
     """Measure ``reps`` release-to-webhook latencies; returns the JSON records."""
-    import narrawatch.cli  # noqa: F401  (registers detectors and config sections, as the CLI does)
     from core.settings import load_config
     from narrawatch.app import open_app
+    from narrawatch.builtins import register_builtins
+
+    register_builtins()  # as the CLI does before it loads a config
     from narrawatch.demo.replay import ReplayServer
     from narrawatch.monitoring import attach_monitoring
     from narrawatch.scheduler import Service
@@ -153,7 +155,6 @@ def run(
                 )
             service.stop()
             thread.join(60)
-            monitoring.close()
     receiver.close()
     p = pct(latencies) if latencies else {"p50": None, "p95": None, "p99": None}
     rows.append(

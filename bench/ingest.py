@@ -161,9 +161,11 @@ def run(
     posts: int = 1000, *, floor_sample: int = 512, workdir: Path = Path("/tmp/nw-bench-ingest"), write: bool = True
 ) -> list[dict[str, Any]]:
     """Ingest ``posts`` real posts + the real feeds once; returns the JSON records."""
-    import narrawatch.cli  # noqa: F401  (registers detectors and config sections, as the CLI does)
     from core.settings import load_config
     from narrawatch.app import open_app
+    from narrawatch.builtins import register_builtins
+
+    register_builtins()  # as the CLI does before it loads a config
     from narrawatch.backends import open_embedder
     from narrawatch.demo.replay import ReplayServer
     from narrawatch.monitoring import attach_monitoring
@@ -289,8 +291,6 @@ def run(
                     share="",
                 )
             )
-            if monitoring is not None:
-                monitoring.close()
     if write:
         params = {
             "posts": len(items),

@@ -122,11 +122,12 @@ def _synthetic_matches(n: int, docs: list[Any], narrative_ids: list[str], now: d
 
 
 def _detect_cost(n_matches: int, docs: list[Any], narratives: dict[str, str], passes: int) -> dict[str, Any]:
-    import monitors.detectors  # noqa: F401  (registers the detectors)
     from alerts.config import load_alerts
     from alerts.rules import run_rules
     from monitors.store import MatchStore
+    from narrawatch.builtins import register_builtins
 
+    register_builtins()  # detectors and channel kinds, as the CLI registers them
     issues: list[Any] = []
     rules = load_alerts(ROOT / "config", issues)
     now = datetime.now(UTC)

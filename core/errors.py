@@ -13,6 +13,7 @@ __all__ = [
     "AlertDeliveryError",
     "ConfigError",
     "ConfigIssue",
+    "ConflictError",
     "CrawlError",
     "EmbeddingError",
     "EmbeddingSpaceMismatch",
@@ -20,7 +21,9 @@ __all__ = [
     "FetchError",
     "IndexBackendError",
     "IndexUnavailable",
+    "InvalidRequestError",
     "NarrawatchError",
+    "NotFoundError",
     "ParseError",
     "UnknownNameError",
     "UnsupportedURL",
@@ -63,6 +66,18 @@ class UnknownNameError(NarrawatchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message otherwise
         return str(self.args[0])
+
+
+class NotFoundError(NarrawatchError, LookupError):
+    """A record asked for by id does not exist (a document, narrative, theme); HTTP 404."""
+
+
+class ConflictError(NarrawatchError):
+    """A request clashes with what exists (a narrative id already taken); HTTP 409."""
+
+
+class InvalidRequestError(NarrawatchError, ValueError):
+    """A request is well-formed but cannot be answered as asked (a trace of nothing); HTTP 422."""
 
 
 class CrawlError(NarrawatchError):

@@ -1,8 +1,9 @@
 """Private data files: stores, tokens and learned state are readable by their owner only.
 
-Every store calls :func:`private_file` before it opens its SQLite database (SQLite gives the
-``-wal``/``-shm``/``-journal`` files it creates the database file's mode, so a 0600 database
-keeps them 0600 too) and :func:`secure_dir` for directories it creates. The mode is set
+Every store's SQLite database is opened through :mod:`core.sqlite`, which calls
+:func:`private_file` first (SQLite gives the ``-wal``/``-shm``/``-journal`` files it creates the
+database file's mode, so a 0600 database keeps them 0600 too); :func:`secure_dir` makes the
+directories. The mode is set
 explicitly, whatever the process umask, and an existing file or sidecar that a previous version
 created group/world-readable is tightened when it is opened.
 """

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ __all__ = [
     "ServiceSettings",
     "SiteSource",
     "SourceBase",
+    "SourceKind",
     "StrictModel",
     "TelegramSource",
     "format_loc",
@@ -176,6 +177,17 @@ class SourceBase(StrictModel):
             return self.jitter
         return min(self.every / 10, timedelta(minutes=5))
 
+    @property
+    def default_outlet(self) -> str:
+        """The kind's outlet name when ``outlet`` is unset; "" means each document's host."""
+        return ""
+
+    @property
+    def outlet_label(self) -> str:
+        """The outlet shown for the source as a whole (health, source lists): ``outlet``, else
+        the kind's default outlet, else the source id."""
+        return self.outlet or self.default_outlet or self.id
+
 
 def _http_url(value: str) -> str:
     if not re.match(r"^https?://[^\s/]+", value):
@@ -185,10 +197,7 @@ def _http_url(value: str) -> str:
 
 HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(str(v)) if isinstance(v, str) else v)]
 
-SOURCE_KINDS: Registry[type[SourceBase]] = Registry("source kind")
 
-
-@SOURCE_KINDS.register("feed")
 class FeedSource(SourceBase):
     """An RSS 0.9x/1.0/2.0, Atom or JSON Feed; each new entry's page is fetched and extracted."""
 
@@ -199,7 +208,6 @@ class FeedSource(SourceBase):
     max_entries: Annotated[int, Field(ge=1, le=10_000)] = 200
 
 
-@SOURCE_KINDS.register("telegram")
 class TelegramSource(SourceBase):
     """A public Telegram channel read from its web preview ``<base_url>/s/<channel>``."""
 
@@ -209,8 +217,12 @@ class TelegramSource(SourceBase):
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 5
     """How many preview pages to walk back (``?before=<id>``) on a run; stops early at seen posts."""
 
+    @property
+    def default_outlet(self) -> str:
+        """``t.me/<channel>``: every post of a channel has the channel as its outlet."""
+        return f"t.me/{self.channel}"
 
-@SOURCE_KINDS.register("site")
+
 class SiteSource(SourceBase):
     """A website: (news) sitemaps when present, else link-following within allow/deny patterns."""
 
@@ -234,6 +246,26 @@ class SiteSource(SourceBase):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
         return v
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A registered source kind: its config model and the crawler that fetches it.
+
+    ``spider`` imports and returns the crawler class (a ``crawlers`` Scrapy spider) on demand:
+    core cannot import crawlers, and loading a config must not import Scrapy. The built-ins are
+    registered by :func:`crawlers.sources.register_builtins`; a plugin adds its own record::
+
+        SOURCE_KINDS.add("mykind", SourceKind("mykind", MySource, lambda: MySpider))
+    """
+
+    name: str
+    settings: type[SourceBase]
+    spider: Callable[[], type]
+
+
+SOURCE_KINDS: Registry[SourceKind] = Registry("source kind")
+"""Source kinds by their ``kind:`` name: one registry for config model and crawler alike."""
 
 
 class CrawlSettings(StrictModel):
@@ -466,7 +498,7 @@ def _load_sources(root: Path, issues: list[ConfigIssue]) -> tuple[list[SourceBas
                 )
                 continue
             try:
-                model = SOURCE_KINDS.get(kind)
+                model = SOURCE_KINDS.get(kind).settings
             except UnknownNameError as exc:
                 issues.append(ConfigIssue(rel, format_loc((*where, "kind")), str(exc)))
                 continue

@@ -81,9 +81,10 @@ def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, 
     from crawlers.addresses import AddressPolicy
     from crawlers.scrapy_project.events import EventWriter
     from crawlers.scrapy_project.settings import build_settings
-    from crawlers.sources import spider_for
+    from crawlers.sources import register_builtins, spider_for
 
     events = EventWriter(out)
+    register_builtins()  # this process's composition root: the source kinds its config names
     try:
         config = load_config(config_dir)
         plan = [(config.source(sid), spider_for(config.source(sid).kind)) for sid in sources]
@@ -185,7 +186,9 @@ def crawl_budget(crawl: CrawlSettings, n_sources: int) -> float:
 def _configured_budget(config_dir: str | Path, n_sources: int) -> float:
     from core.errors import NarrawatchError
     from core.settings import CrawlSettings, load_config
+    from crawlers.sources import register_builtins
 
+    register_builtins()  # idempotent; the caller's root has usually done it already
     try:
         crawl = load_config(config_dir).service.crawl
     except NarrawatchError:  # the child reports the config errors; the default budget still applies

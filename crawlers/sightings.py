@@ -9,14 +9,13 @@ ever added or touched (``last_seen``); the record in the index is never changed 
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from core.sightings import Sighting
+from core.sqlite import Database, Store
+from core.timefmt import iso_utc
 
 __all__ = ["SIGHTINGS_FILE", "NoSightings", "SightingStore", "open_sightings", "sightings_path"]
 
@@ -44,23 +43,12 @@ def sightings_path(data_dir: Path) -> Path:
     return data_dir / SIGHTINGS_FILE
 
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-class SightingStore:
-    """Thread-safe sightings in one SQLite file (created 0600)."""
+class SightingStore(Store):
+    """Thread-safe sightings in one SQLite file (created 0600, see :mod:`core.sqlite`)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self.path = path
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = Database(path, synchronous="FULL")
+        self._db.script(_SCHEMA)
 
     def record(self, sightings: Iterable[Sighting]) -> None:
         """Add sightings; for a (document, source) pair already known only ``last_seen`` moves."""
@@ -71,27 +59,21 @@ class SightingStore:
                 s.outlet,
                 s.url,
                 s.title[:_TITLE_MAX],
-                _ts(s.published),
-                _ts(s.first_seen),
-                _ts(s.last_seen),
+                iso_utc(s.published),
+                iso_utc(s.first_seen),
+                iso_utc(s.last_seen),
             )
             for s in sightings
         ]
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO sightings (document_id, source_id, outlet, url, title, published, first_seen,"
-                    " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (document_id, source_id)"
-                    " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
-                    rows,
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO sightings (document_id, source_id, outlet, url, title, published, first_seen,"
+                " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (document_id, source_id)"
+                " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+                rows,
+            )
 
     def for_documents(self, document_ids: Sequence[str]) -> dict[str, list[Sighting]]:
         """Sightings per document id, earliest first; ids without sightings are absent."""
@@ -100,8 +82,8 @@ class SightingStore:
         for start in range(0, len(ids), _BATCH):
             part = ids[start : start + _BATCH]
             marks = ",".join("?" * len(part))
-            with self._lock:
-                rows = self._db.execute(
+            with self._db.connection() as db:
+                rows = db.execute(
                     "SELECT document_id, source_id, outlet, url, title, published, first_seen, last_seen"
                     f" FROM sightings WHERE document_id IN ({marks}) ORDER BY first_seen, source_id",
                     part,
@@ -120,11 +102,6 @@ class SightingStore:
                     )
                 )
         return out
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
 
 
 class NoSightings:

@@ -1,8 +1,11 @@
-"""Crawl implementations by source kind: ``kind`` -> Scrapy spider class.
+"""Source kinds: the built-in ``feed``, ``telegram`` and ``site`` kinds, and their spiders.
 
-Built-in kinds register here exactly as a plugin would::
+One registry, :data:`core.settings.SOURCE_KINDS`, holds each kind's config model and its crawler
+(a :class:`~crawlers.scrapy_project.spiders.SourceSpider` subclass). Nothing registers on
+import: :func:`register_builtins` adds the built-ins (the composition root calls it, and so does
+the crawl subprocess), and a plugin registers its kind the same way::
 
-    CRAWLERS.add("mykind", MySpider)   # MySpider subclasses SourceSpider
+    SOURCE_KINDS.add("mykind", SourceKind("mykind", MySource, lambda: MySpider))
 
 An unknown kind fails with :class:`core.errors.UnknownNameError` listing the known kinds.
 """
@@ -10,16 +13,44 @@ An unknown kind fails with :class:`core.errors.UnknownNameError` listing the kno
 from __future__ import annotations
 
 from core.registry import Registry
-from crawlers.scrapy_project.spiders import FeedSpider, SiteSpider, SourceSpider, TelegramSpider
+from core.settings import SOURCE_KINDS, FeedSource, SiteSource, SourceKind, TelegramSource
 
-__all__ = ["CRAWLERS", "spider_for"]
-
-CRAWLERS: Registry[type[SourceSpider]] = Registry("crawler for source kind")
-CRAWLERS.add("feed", FeedSpider)
-CRAWLERS.add("telegram", TelegramSpider)
-CRAWLERS.add("site", SiteSpider)
+__all__ = ["register_builtins", "spider_for"]
 
 
-def spider_for(kind: str) -> type[SourceSpider]:
+# The spiders import Scrapy and Twisted; only a crawl (the subprocess) loads them, never a
+# config load in the CLI or the server, hence the imports inside these loaders.
+def _feed_spider() -> type:
+    from crawlers.scrapy_project.spiders.feed import FeedSpider
+
+    return FeedSpider
+
+
+def _telegram_spider() -> type:
+    from crawlers.scrapy_project.spiders.telegram import TelegramSpider
+
+    return TelegramSpider
+
+
+def _site_spider() -> type:
+    from crawlers.scrapy_project.spiders.site import SiteSpider
+
+    return SiteSpider
+
+
+BUILTIN_KINDS = (
+    SourceKind("feed", FeedSource, _feed_spider),
+    SourceKind("telegram", TelegramSource, _telegram_spider),
+    SourceKind("site", SiteSource, _site_spider),
+)
+
+
+def register_builtins(kinds: Registry[SourceKind] = SOURCE_KINDS) -> None:
+    """Register the built-in source kinds (idempotent)."""
+    for kind in BUILTIN_KINDS:
+        kinds.add(kind.name, kind)
+
+
+def spider_for(kind: str) -> type:
     """The spider class crawling sources of this kind."""
-    return CRAWLERS.get(kind)
+    return SOURCE_KINDS.get(kind).spider()

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.events import SourceHealth
-from core.files import private_file
+from core.sqlite import Database, Store
+from core.timefmt import from_iso, iso_utc
 
 __all__ = ["CrawlStateStore", "SourceState", "health_notes"]
 
@@ -95,41 +94,17 @@ def health_notes(h: SourceHealth) -> str:
     return "; ".join(parts)
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-class CrawlStateStore:
-    """Thread-safe access to ``<data_dir>/state.db``."""
+class CrawlStateStore(Store):
+    """Thread-safe access to ``<data_dir>/state.db`` (created 0600, see :mod:`core.sqlite`)."""
 
     def __init__(self, path: Path) -> None:
-        private_file(path)  # 0600 (core.files)
-        self.path = path
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._db = Database(path, synchronous="FULL")
+        self._db.script(_SCHEMA)
 
     def get(self, source_id: str) -> SourceState:
         """The stored state of a source (defaults when never crawled)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.connection() as db:
+            row = db.execute(
                 "SELECT etag, last_modified, last_message_id, last_success, last_attempt, last_error,"
                 " last_error_at, consecutive_failures FROM source_state WHERE source_id = ?",
                 (source_id,),
@@ -141,17 +116,17 @@ class CrawlStateStore:
             etag=row[0],
             last_modified=row[1],
             last_message_id=row[2],
-            last_success=_dt(row[3]),
-            last_attempt=_dt(row[4]),
+            last_success=from_iso(row[3]),
+            last_attempt=from_iso(row[4]),
             last_error=row[5],
-            last_error_at=_dt(row[6]),
+            last_error_at=from_iso(row[6]),
             consecutive_failures=row[7],
         )
 
     def seen_keys(self, source_id: str, limit: int = 20_000) -> list[str]:
         """The most recently seen item keys of a source (what the crawler may skip)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.connection() as db:
+            rows = db.execute(
                 "SELECT item_key FROM seen WHERE source_id = ? ORDER BY seen_at DESC LIMIT ?", (source_id, limit)
             ).fetchall()
         return [r[0] for r in rows]
@@ -169,8 +144,8 @@ class CrawlStateStore:
 
     def notes(self, source_id: str) -> dict[str, Any]:
         """Telegram backfill ranges and id gaps, and the last pass's warnings, of a source."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.connection() as db:
+            row = db.execute(
                 "SELECT backfill, id_gaps, last_pass FROM crawl_notes WHERE source_id = ?", (source_id,)
             ).fetchone()
         backfill, gaps, last_pass = (json.loads(v) for v in row) if row else ([], [], {})
@@ -182,10 +157,10 @@ class CrawlStateStore:
 
     def mark_seen(self, source_id: str, items: Iterable[tuple[str, str]], now: datetime) -> None:
         """Record ``(item_key, document_id)`` pairs as indexed (call only after the index acknowledged)."""
-        rows = [(source_id, key, doc_id, _ts(now)) for key, doc_id in items]
+        rows = [(source_id, key, doc_id, iso_utc(now)) for key, doc_id in items]
         if not rows:
             return
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.executemany(
                 "INSERT INTO seen (source_id, item_key, document_id, seen_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (source_id, item_key) DO NOTHING",
@@ -195,10 +170,10 @@ class CrawlStateStore:
     def record_rejected(self, source_id: str, items: Iterable[tuple[str, str]], now: datetime) -> None:
         """Record ``(item_key, document_id)`` pairs the index refused permanently (once per document;
         the reason is in the index backend's rejection log)."""
-        rows = [(source_id, doc_id, key, _ts(now)) for key, doc_id in items]
+        rows = [(source_id, doc_id, key, iso_utc(now)) for key, doc_id in items]
         if not rows:
             return
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.executemany(
                 "INSERT INTO rejected (source_id, document_id, item_key, rejected_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (source_id, document_id) DO NOTHING",
@@ -207,8 +182,8 @@ class CrawlStateStore:
 
     def rejected_count(self, source_id: str) -> int:
         """How many documents of a source the index refused permanently (ever)."""
-        with self._lock:
-            row = self._db.execute("SELECT count(*) FROM rejected WHERE source_id = ?", (source_id,)).fetchone()
+        with self._db.connection() as db:
+            row = db.execute("SELECT count(*) FROM rejected WHERE source_id = ?", (source_id,)).fetchone()
         return int(row[0])
 
     def record_result(
@@ -227,14 +202,14 @@ class CrawlStateStore:
         outcome; Telegram ``backfill`` ranges and ``id_gaps`` in ``validators`` are stored, like
         the watermark, only when the pass succeeded.
         """
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.execute("INSERT INTO source_state (source_id) VALUES (?) ON CONFLICT DO NOTHING", (source_id,))
             self._record_notes(db, source_id, now, ok, validators if ok else None, warnings)
             if ok:
                 db.execute(
                     "UPDATE source_state SET last_success = ?, last_attempt = ?, consecutive_failures = 0"
                     " WHERE source_id = ?",
-                    (_ts(now), _ts(now), source_id),
+                    (iso_utc(now), iso_utc(now), source_id),
                 )
                 if validators and ("etag" in validators or "last_modified" in validators):
                     db.execute(
@@ -253,7 +228,7 @@ class CrawlStateStore:
                 db.execute(
                     "UPDATE source_state SET last_attempt = ?, last_error = ?, last_error_at = ?,"
                     " consecutive_failures = consecutive_failures + 1 WHERE source_id = ?",
-                    (_ts(now), error[:2000], _ts(now), source_id),
+                    (iso_utc(now), error[:2000], iso_utc(now), source_id),
                 )
 
     def _record_notes(
@@ -268,7 +243,7 @@ class CrawlStateStore:
         db.execute("INSERT INTO crawl_notes (source_id) VALUES (?) ON CONFLICT DO NOTHING", (source_id,))
         reasons = Counter(reason for reason, _ in warnings)
         last_pass = {
-            "at": _ts(now),
+            "at": iso_utc(now),
             "ok": ok,
             "warnings": len(warnings),
             "by_reason": dict(sorted(reasons.items())),
@@ -297,17 +272,17 @@ class CrawlStateStore:
 
     def items_since(self, source_id: str, since: datetime) -> int:
         """How many items of a source were indexed since ``since``."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT count(*) FROM seen WHERE source_id = ? AND seen_at >= ?", (source_id, _ts(since))
+        with self._db.connection() as db:
+            row = db.execute(
+                "SELECT count(*) FROM seen WHERE source_id = ? AND seen_at >= ?", (source_id, iso_utc(since))
             ).fetchone()
         return int(row[0])
 
     def last_item(self, source_id: str) -> datetime | None:
         """When the newest item of a source was indexed."""
-        with self._lock:
-            row = self._db.execute("SELECT max(seen_at) FROM seen WHERE source_id = ?", (source_id,)).fetchone()
-        return _dt(row[0])
+        with self._db.connection() as db:
+            row = db.execute("SELECT max(seen_at) FROM seen WHERE source_id = ?", (source_id,)).fetchone()
+        return from_iso(row[0])
 
     def source_health(self, source_id: str, now: datetime, outlet: str = "") -> SourceHealth:
         """One source's health as the detectors and ``narrawatch sources`` see it."""
@@ -335,13 +310,13 @@ class CrawlStateStore:
         h = self.source_health(source_id, now)
         return {
             "id": source_id,
-            "last_success": _ts(h.last_success),
-            "last_attempt": _ts(self.get(source_id).last_attempt),
+            "last_success": iso_utc(h.last_success),
+            "last_attempt": iso_utc(self.get(source_id).last_attempt),
             "last_error": h.last_error or None,
-            "last_error_at": _ts(h.last_error_at),
+            "last_error_at": iso_utc(h.last_error_at),
             "consecutive_failures": h.consecutive_failures,
             "items_24h": h.items_24h,
-            "last_item": _ts(h.last_item),
+            "last_item": iso_utc(h.last_item),
             "rejected_documents": self.rejected_count(source_id),
             "last_pass_warnings": h.last_pass_warnings,
             "warning_reasons": dict(h.warning_reasons),
@@ -351,8 +326,3 @@ class CrawlStateStore:
             "id_gaps": [list(g) for g in h.id_gaps],
             "notes": health_notes(h),
         }
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()

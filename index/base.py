@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from core.documents import (
     Document,
@@ -37,7 +37,21 @@ from core.documents import (
 )
 from core.registry import Registry
 
-__all__ = ["INDEX_BACKENDS", "RRF_K", "CountBy", "DocumentIndex", "PassageVectors", "in_filters", "rrf_fuse"]
+if TYPE_CHECKING:
+    from core.settings import Config
+    from index.embed import Embedder
+
+__all__ = [
+    "INDEX_BACKENDS",
+    "RRF_K",
+    "CountBy",
+    "DocumentIndex",
+    "IndexBackend",
+    "IndexLifecycle",
+    "PassageVectors",
+    "in_filters",
+    "rrf_fuse",
+]
 
 RRF_K = 60
 """The reciprocal-rank-fusion constant (Cormack et al. 2009; also Elasticsearch's default)."""
@@ -110,9 +124,44 @@ class DocumentIndex(Protocol):
         ...
 
 
-INDEX_BACKENDS: Registry[type] = Registry("index backend")
-"""Backends by config name (``embedded``, ``elasticsearch``); each class has
-``open(config: core.settings.Config, space: EmbeddingSpace) -> DocumentIndex``."""
+class IndexLifecycle(Protocol):
+    """Create, inspect and re-embed the configured index (``narrawatch index create|status|reindex``).
+
+    Each backend implements it; the CLI calls it without knowing which backend it talks to.
+    """
+
+    def create(self, space: EmbeddingSpace) -> str:
+        """Create the index for ``space`` unless it exists; returns where it is (path or index name)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready description: backend, location, embedding space, counts; creates nothing."""
+        ...
+
+    def reindex(self, embedder: Embedder) -> dict[str, Any]:
+        """Re-embed every document with ``embedder`` into a new index, switch to it, keep the old
+        one; returns a JSON-ready summary. Stop ingest first: concurrent writes are not copied."""
+        ...
+
+
+class IndexBackend(Protocol):
+    """What a registered backend class offers besides :class:`DocumentIndex` itself."""
+
+    @classmethod
+    def open(cls, config: Config, space: EmbeddingSpace, *, read_only: bool = False) -> DocumentIndex:
+        """The configured index bound to ``space`` (``read_only``: for readers beside a writer)."""
+        ...
+
+    @classmethod
+    def lifecycle(cls, config: Config) -> IndexLifecycle:
+        """Lifecycle operations on the configured index."""
+        ...
+
+
+INDEX_BACKENDS: Registry[type[IndexBackend]] = Registry("index backend")
+"""Backend classes by config name (``embedded``, ``elasticsearch``), registered by
+:func:`index.backends.register_builtins` (Elasticsearch lazily: its client is imported only when
+that backend is looked up)."""
 
 
 def rrf_fuse(

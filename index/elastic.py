@@ -56,12 +56,14 @@ from core.documents import (
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexUnavailable
 from core.settings import Config, ElasticsearchSettings
-from index.base import INDEX_BACKENDS, CountBy, PassageVectors
+from index.base import CountBy, IndexLifecycle, PassageVectors
 from index.elastic_admin import (
     create_docs_index,
+    current_docs_index,
     drop_prefix,
     ensure_docs_index,
     find_docs_index,
+    index_space,
     prefix_status,
     switch_alias,
 )
@@ -94,7 +96,7 @@ from index.elastic_query import (
 )
 from index.embed import Embedder
 
-__all__ = ["ElasticsearchIndex", "ReindexResult", "create_index", "deadletter_path", "index_status", "reindex"]
+__all__ = ["ElasticsearchIndex", "ElasticsearchLifecycle", "ReindexResult", "deadletter_path"]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,6 @@ class ReindexResult:
     failed: int
 
 
-@INDEX_BACKENDS.register("elasticsearch")
 class ElasticsearchIndex:
     """A :class:`~index.base.DocumentIndex` stored in Elasticsearch (8.12+ / 9.x)."""
 
@@ -190,9 +191,18 @@ class ElasticsearchIndex:
             raise
 
     @classmethod
-    def open(cls, config: Config, space: EmbeddingSpace) -> ElasticsearchIndex:
-        """The backend for ``config.service.index.elasticsearch``; creates nothing until the first write."""
+    def open(cls, config: Config, space: EmbeddingSpace, *, read_only: bool = False) -> ElasticsearchIndex:
+        """The backend for ``config.service.index.elasticsearch``; creates nothing until the first write.
+
+        ``read_only`` changes nothing here: opening never creates, and the cluster serves readers
+        beside a writer.
+        """
         return cls.connect(config.service.index.elasticsearch, space, deadletter=deadletter_path(config))
+
+    @classmethod
+    def lifecycle(cls, config: Config) -> IndexLifecycle:
+        """See :class:`~index.base.IndexBackend`: :class:`ElasticsearchLifecycle`."""
+        return ElasticsearchLifecycle(config)
 
     @classmethod
     def for_tests(cls, url: str, space: EmbeddingSpace, prefix: str) -> ElasticsearchIndex:
@@ -522,51 +532,58 @@ class ElasticsearchIndex:
         return record_bulk_outcome(results, by_id, self.deadletter, index)
 
 
-def create_index(config: Config, space: EmbeddingSpace) -> str:
-    """``narrawatch index create``: make sure the alias exists for ``space``; returns the index name."""
-    settings = config.service.index.elasticsearch
-    index = ElasticsearchIndex.connect(settings, space, deadletter=deadletter_path(config), create=True)
-    try:
-        return index._writable()
-    finally:
-        index.close()
+class ElasticsearchLifecycle:
+    """:class:`~index.base.IndexLifecycle` of the configured cluster and index prefix."""
 
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.settings = config.service.index.elasticsearch
 
-def index_status(config: Config) -> dict[str, Any]:
-    """``narrawatch index status`` for the configured cluster and prefix (no space needed)."""
-    settings = config.service.index.elasticsearch
-    client, _ = connect(settings)
-    try:
-        with guard(settings.resolved_urls()):
-            return prefix_status(client, settings.index_prefix)
-    finally:
-        client.close()
+    def create(self, space: EmbeddingSpace) -> str:
+        """Make sure the alias exists for ``space``; returns the concrete index name."""
+        index = ElasticsearchIndex.connect(self.settings, space, deadletter=deadletter_path(self.config), create=True)
+        try:
+            return index._writable()
+        finally:
+            index.close()
 
+    def status(self) -> dict[str, Any]:
+        """Server, alias, every index generation with its space and counts (no space needed)."""
+        client, _ = connect(self.settings)
+        try:
+            with guard(self.settings.resolved_urls()):
+                return prefix_status(client, self.settings.index_prefix)
+        finally:
+            client.close()
 
-def reindex(config: Config, embedder: Embedder) -> ReindexResult:
-    """``narrawatch index reindex``: re-embed the current index (whatever its space) with ``embedder``."""
-    settings = config.service.index.elasticsearch
-    client, info = connect(settings)
-    try:
-        from index.elastic_admin import current_docs_index, index_space
-
-        with guard(settings.resolved_urls()):
-            current = current_docs_index(client, settings.index_prefix)
-            old_space = index_space(client, current) if current else None
-        if old_space is None:
-            raise IndexBackendError("nothing to re-embed: no narrawatch index behind the alias; run `index create`")
-        index = ElasticsearchIndex(
-            client,
-            old_space,
-            prefix=settings.index_prefix,
-            urls=settings.resolved_urls(),
-            deadletter=deadletter_path(config),
-            bulk_batch=settings.bulk_batch,
-            max_retries=settings.max_retries,
-            server_version=parse_version(info),
-            create=False,
-            owns_client=False,
-        )
-        return index.reindex(embedder)
-    finally:
-        client.close()
+    def reindex(self, embedder: Embedder) -> dict[str, Any]:
+        """Re-embed the current index (whatever its space) with ``embedder``; switch the alias."""
+        settings = self.settings
+        client, info = connect(settings)
+        try:
+            with guard(settings.resolved_urls()):
+                current = current_docs_index(client, settings.index_prefix)
+                old_space = index_space(client, current) if current else None
+            if old_space is None:
+                raise IndexBackendError("nothing to re-embed: no narrawatch index behind the alias; run `index create`")
+            index = ElasticsearchIndex(
+                client,
+                old_space,
+                prefix=settings.index_prefix,
+                urls=settings.resolved_urls(),
+                deadletter=deadletter_path(self.config),
+                bulk_batch=settings.bulk_batch,
+                max_retries=settings.max_retries,
+                server_version=parse_version(info),
+                create=False,
+                owns_client=False,
+            )
+            res = index.reindex(embedder)
+        finally:
+            client.close()
+        return {
+            "old_index": res.old_index,
+            "new_index": res.new_index,
+            "documents": res.documents,
+            "failed": res.failed,
+        }

@@ -31,6 +31,7 @@ import numpy as np
 
 from core.documents import EmbeddingSpace, SearchFilters, SearchHit, SearchQuery
 from core.errors import EmbeddingSpaceMismatch
+from core.timefmt import iso
 from index.base import CountBy, rrf_fuse
 from index.elastic_mappings import vector_field
 
@@ -86,10 +87,6 @@ MAX_KNN = 10_000  # k and num_candidates upper bound
 TERMS_SIZE = 10_000
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
 def filter_clauses(filters: SearchFilters | None) -> list[dict[str, Any]]:
     """``bool.filter`` clauses equivalent to :func:`index.base.in_filters` (on document fields)."""
     if filters is None:
@@ -105,9 +102,9 @@ def filter_clauses(filters: SearchFilters | None) -> list[dict[str, Any]]:
             out.append({"terms": {field: list(values)}})
     rng: dict[str, str] = {}
     if filters.since is not None:
-        rng["gte"] = _iso(filters.since)
+        rng["gte"] = iso(filters.since)
     if filters.until is not None:
-        rng["lt"] = _iso(filters.until)
+        rng["lt"] = iso(filters.until)
     if rng:
         out.append({"range": {"published": rng}})
     return out

@@ -1,6 +1,7 @@
 """The Embedder seam: text -> L2-normalised float32 vectors in a recorded embedding space.
 
-Implementations register by name in :data:`EMBEDDERS`; :func:`make_embedder` resolves a config
+Implementations register by name in :data:`EMBEDDERS` (the built-ins through
+:func:`index.builtins.register_builtins`); :func:`make_embedder` resolves a config
 ``embedding.model`` value:
 
 * a registered name (``use-multilingual-v3``, ``hashing``, ...), or
@@ -21,7 +22,7 @@ from core.documents import EmbeddingSpace, Vector, Vectors
 from core.registry import Registry
 from core.settings import EmbeddingSettings
 
-__all__ = ["EMBEDDERS", "Embedder", "HashingEmbedder", "make_embedder", "normalize_rows"]
+__all__ = ["EMBEDDERS", "Embedder", "HashingEmbedder", "hashing_embedder", "make_embedder", "normalize_rows"]
 
 
 @runtime_checkable
@@ -95,16 +96,13 @@ class HashingEmbedder:
         return v
 
 
-@EMBEDDERS.register("hashing")
-def _hashing(settings: EmbeddingSettings) -> Embedder:
+def hashing_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The ``hashing`` factory: a :class:`HashingEmbedder` (the settings are not used)."""
     return HashingEmbedder()
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     """Build the embedder the settings name (registered name, else sentence-transformers)."""
-    # Importing the implementations registers them; they import heavy libraries lazily.
-    from index import embedders  # noqa: F401
-
     name = settings.model
     if name in EMBEDDERS:
         return EMBEDDERS.get(name)(settings)

@@ -32,7 +32,7 @@ from core.documents import (
     Vector,
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError
-from index.base import INDEX_BACKENDS, CountBy, PassageVectors, rrf_fuse
+from index.base import CountBy, IndexLifecycle, PassageVectors, rrf_fuse
 from index.local_store import PassageRow, SqliteStore, from_micros
 from index.local_text import FullText
 from index.local_vectors import Precision, VectorMatrix, exact_vectors
@@ -48,7 +48,6 @@ _after_sqlite_commit: Any = None
 """Test hook: called between the SQLite commit and the tantivy commit (crash tests)."""
 
 
-@INDEX_BACKENDS.register("embedded")
 class EmbeddedIndex:
     """DocumentIndex on local disk; see the module docstring for the layout."""
 
@@ -94,9 +93,20 @@ class EmbeddedIndex:
             raise
 
     @classmethod
-    def open(cls, config: Config, space: EmbeddingSpace) -> EmbeddedIndex:
-        """Open (or create) the index at ``config.index_path`` for writing."""
-        return cls(config.index_path, space, vector_precision=config.service.index.vector_precision)
+    def open(cls, config: Config, space: EmbeddingSpace, *, read_only: bool = False) -> EmbeddedIndex:
+        """Open (or, unless ``read_only``, create) the index at ``config.index_path``."""
+        return cls(
+            config.index_path, space, read_only=read_only, vector_precision=config.service.index.vector_precision
+        )
+
+    @classmethod
+    def lifecycle(cls, config: Config) -> IndexLifecycle:
+        """See :class:`~index.base.IndexBackend`: :class:`~index.local_reindex.EmbeddedLifecycle`."""
+        # index.local_reindex builds on this class (a re-embed opens two of them), so it cannot be
+        # imported at the top of this module.
+        from index.local_reindex import EmbeddedLifecycle
+
+        return EmbeddedLifecycle(config)
 
     # -- protocol -----------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Changing embedding model on the embedded backend: re-embed into a new index, then swap.
+"""The embedded backend's lifecycle (create, status, reindex) and its re-embed into a new index.
+
+Changing embedding model: re-embed into a new index, then swap directories.
 
 The old index directory is kept beside the new one (``<index>.old-<timestamp>``) so a bad model
 change can be rolled back by renaming it back. Stop the service first: writes made to the old
@@ -12,14 +14,16 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.documents import Document, EmbeddingSpace, IndexedDocument, utcnow
 from core.errors import IndexUnavailable
+from core.settings import Config
 from index.embed import Embedder
 from index.local import EmbeddedIndex
 from index.local_store import SqliteStore
 
-__all__ = ["EmbeddedReindexResult", "reindex_embedded", "stored_space"]
+__all__ = ["EmbeddedLifecycle", "EmbeddedReindexResult", "reindex_embedded", "stored_space"]
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +93,41 @@ def reindex_embedded(path: Path, embedder: Embedder, *, batch: int = 256) -> Emb
     path.rename(kept)
     tmp.rename(path)
     return EmbeddedReindexResult(docs, passages, old_space, embedder.space, kept)
+
+
+class EmbeddedLifecycle:
+    """:class:`~index.base.IndexLifecycle` of the embedded index at ``config.index_path``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.path = config.index_path
+
+    def create(self, space: EmbeddingSpace) -> str:
+        """Create the index directory for ``space`` (opening it for writing does); returns its path."""
+        EmbeddedIndex.open(self.config, space).close()
+        return str(self.path)
+
+    def status(self) -> dict[str, Any]:
+        """Path, embedding space and, when the index exists, stats and consistency counts."""
+        space = stored_space(self.path)
+        data: dict[str, Any] = {
+            "backend": "embedded",
+            "path": str(self.path),
+            "embedding_space": space.to_dict() if space else None,
+        }
+        if space is not None:
+            with EmbeddedIndex.open(self.config, space, read_only=True) as idx:
+                data["stats"] = idx.stats().as_dict()
+                data["consistency"] = idx.consistency()
+        return data
+
+    def reindex(self, embedder: Embedder) -> dict[str, Any]:
+        """:func:`reindex_embedded`, summarised."""
+        r = reindex_embedded(self.path, embedder)
+        return {
+            "documents": r.documents,
+            "passages": r.passages,
+            "old_model": r.old_space.model,
+            "new_model": r.new_space.model,
+            "old_index_kept_at": str(r.kept_old_at),
+        }

@@ -17,7 +17,6 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,11 @@ import numpy as np
 
 from core.documents import Document, EmbeddingSpace, IndexedDocument, Passage, SearchFilters
 from core.errors import IndexUnavailable
-from core.files import private_file, secure_dir
+from core.files import secure_dir
 from core.serialize import optional_fields
+from core.sqlite import connect
+from core.timefmt import from_us as from_micros
+from core.timefmt import to_us as to_micros
 
 __all__ = [
     "DB_NAME",
@@ -41,7 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DB_NAME = "documents.sqlite3"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_PARAMS = 900
 
 _SCHEMA = """
@@ -81,16 +82,6 @@ CREATE TABLE IF NOT EXISTS removed (
 );
 CREATE INDEX IF NOT EXISTS removed_seq ON removed (seq);
 """
-
-
-def to_micros(dt: datetime) -> int:
-    """Microseconds since the Unix epoch (exact, no float rounding)."""
-    return (dt - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(value: int) -> datetime:
-    """Inverse of :func:`to_micros`: a timezone-aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True)
@@ -176,16 +167,11 @@ class SqliteStore:
         if read_only:
             if not self.path.exists():
                 raise IndexUnavailable(f"no embedded index at {path} (run an ingest first)")
-            uri = f"file:{self.path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         else:
             secure_dir(path, tighten=True)  # 0700: the text index and vectors live here too (core.files)
-            private_file(self.path)
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA busy_timeout = 30000")
+        # One writer process: its own transactions, no shared lock (see core.sqlite for the rest).
+        self.conn = connect(self.path, synchronous="FULL", read_only=read_only)
         if not read_only:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.executescript(_SCHEMA)
 
     # -- meta ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError, ConfigIssue, UnknownNameError
-from core.settings import StrictModel, read_yaml, register_section, validation_issues
+from core.settings import Config, StrictModel, read_yaml, register_section, validation_issues
 from monitors.decision import LearnedState, load_learned, narrative_fingerprint
 
 __all__ = [
@@ -25,9 +25,11 @@ __all__ = [
     "Catalogue",
     "Narrative",
     "Thresholds",
+    "catalogue_of",
     "load_catalogue",
     "load_narratives_section",
     "narrative_files",
+    "register_builtins",
 ]
 
 log = logging.getLogger(__name__)
@@ -216,9 +218,18 @@ def _catalogue_rules(n: Narrative) -> list[tuple[str, str]]:
     return out
 
 
+def catalogue_of(config: Config) -> Catalogue:
+    """The catalogue a loaded config holds (its ``narratives`` section), or one read from its root
+    (a config loaded before the section was registered)."""
+    section = config.extra.get("narratives")
+    return section if isinstance(section, Catalogue) else load_catalogue(config.root)
+
+
 def load_narratives_section(root: Path, issues: list[ConfigIssue]) -> Any:
     """The ``narratives`` section loader for :func:`core.settings.register_section`."""
     return load_catalogue(root, issues)
 
 
-register_section("narratives", load_narratives_section)
+def register_builtins() -> None:
+    """Register the ``narratives`` config section (idempotent)."""
+    register_section("narratives", load_narratives_section)

@@ -2,7 +2,10 @@
 
 Each detector has a pydantic options model (unknown keys are errors) and
 ``detect(store, health, now, narratives) -> list[DetectorEvent]``, deterministic for a given
-``now``. Copies (near-duplicate fingerprints or forwards, see :func:`monitors.store.collapse_copies`)
+``now``. Narrative detectors share one skeleton, :class:`NarrativeDetector`: its ``detect``
+walks the selected narratives and each detector fills in ``detect_narrative`` for one of them.
+:func:`register_builtins` adds the built-ins to the registry (nothing registers on import).
+Copies (near-duplicate fingerprints or forwards, see :func:`monitors.copies.collapse_copies`)
 count once.
 
 Late items. A match has a publication time and a first-seen time (``Match.seen``: when the
@@ -24,7 +27,8 @@ still alerts and a backlog never invents a pattern:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -32,13 +36,18 @@ from pydantic import BaseModel, Field, model_validator
 
 from core.events import DETECTORS, DetectorEvent, DetectorKind, SourceHealth
 from core.matches import Match
+from core.registry import Registry
 from core.settings import MAX_DURATION, Duration, StrictModel
-from monitors.store import COPY_THRESHOLD, CopyGroup, MatchStore, collapse_copies
+from monitors.copies import COPY_THRESHOLD, CopyGroup, collapse_copies
+from monitors.store import MatchStore
 
 __all__ = [
+    "BUILTIN_DETECTORS",
     "BurstOptions",
     "CoordinatedBurstDetector",
     "DetectorBase",
+    "NarrativeDetector",
+    "NarrativeScope",
     "NewLanguageDetector",
     "NewLanguageOptions",
     "NewOutletDetector",
@@ -51,6 +60,7 @@ __all__ = [
     "SpikeOptions",
     "build_detector",
     "first_seen",
+    "register_builtins",
 ]
 
 TierName = Literal["suggest", "alert"]
@@ -132,6 +142,70 @@ class DetectorBase:
         )
 
 
+@dataclass(frozen=True)
+class NarrativeScope:
+    """One narrative in one detector pass: its id, the titles events are labelled with, ``now``."""
+
+    id: str
+    titles: Mapping[str, str]
+    now: datetime
+
+    @property
+    def label(self) -> str:
+        """``id (title)``, or the id when the narrative has no title."""
+        return _label(self.id, self.titles)
+
+
+class NarrativeDetector(DetectorBase):
+    """The skeleton of a detector over one narrative's matches at a time.
+
+    :meth:`detect` walks the selected narratives (all stored ones when none are given) in id
+    order; a detector implements :meth:`detect_narrative` and builds its events with
+    :meth:`_narrative_event`.
+    """
+
+    def detect(
+        self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
+    ) -> list[DetectorEvent]:
+        """The events of every selected narrative, narrative by narrative."""
+        out: list[DetectorEvent] = []
+        for nid in self._narratives(store, narratives):
+            out.extend(self.detect_narrative(store, NarrativeScope(nid, narratives, now)))
+        return out
+
+    def detect_narrative(self, store: MatchStore, n: NarrativeScope) -> Iterable[DetectorEvent]:
+        """Events about narrative ``n`` (override)."""
+        raise NotImplementedError
+
+    def _narrative_event(
+        self,
+        n: NarrativeScope,
+        *,
+        title: str,
+        summary: str,
+        evidence: Sequence[Match],
+        counts: dict[str, int],
+        score: float,
+        key: str = "",
+        source_id: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> DetectorEvent:
+        """An event about ``n`` (``key`` defaults to the narrative id)."""
+        return self._event(
+            key=key or n.id,
+            narrative_id=n.id,
+            narratives=n.titles,
+            title=title,
+            summary=summary,
+            evidence=evidence,
+            counts=counts,
+            score=score,
+            now=n.now,
+            source_id=source_id,
+            window=window,
+        )
+
+
 def first_seen(m: Match) -> datetime:
     """When the service first saw ``m`` (its publication time if the match carries no such record)."""
     return m.seen if m.seen is not None else m.published
@@ -163,43 +237,36 @@ class RecurrenceOptions(MatchOptions):
     copy_threshold: Threshold = COPY_THRESHOLD
 
 
-class RecurrenceDetector(DetectorBase):
+class RecurrenceDetector(NarrativeDetector):
     """A narrative keeps coming back: copies (near-duplicates, forwards) count once."""
 
     name = "recurrence"
     Options = RecurrenceOptions
     options: RecurrenceOptions
 
-    def detect(
-        self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
-    ) -> list[DetectorEvent]:
-        """One event per narrative whose collapsed matches in the window reach both thresholds."""
+    def detect_narrative(self, store: MatchStore, n: NarrativeScope) -> list[DetectorEvent]:
+        """One event when the narrative's collapsed matches in the window reach both thresholds."""
         o = self.options
-        out = []
-        for nid in self._narratives(store, narratives):
-            matches = self._keep(store.matches(nid, since=now - o.window, until=now), now)
-            groups = collapse_copies(matches, o.copy_threshold)
-            outlets = {g.original.outlet for g in groups}
-            if len(groups) < o.min_matches or len(outlets) < o.min_outlets:
-                continue
-            originals = [g.original for g in groups]
-            out.append(
-                self._event(
-                    key=nid,
-                    narrative_id=nid,
-                    narratives=narratives,
-                    title=f"Recurring narrative: {_label(nid, narratives)}",
-                    summary=(
-                        f"{len(groups)} distinct items from {len(outlets)} outlets in the last {_span(o.window)} "
-                        f"({len(matches)} matches before counting copies once)"
-                    ),
-                    evidence=originals,
-                    counts={"matches": len(matches), "distinct": len(groups), "outlets": len(outlets)},
-                    score=max(m.score for m in originals),
-                    now=now,
-                )
+        matches = self._keep(store.matches(n.id, since=n.now - o.window, until=n.now), n.now)
+        groups = collapse_copies(matches, o.copy_threshold)
+        outlets = {g.original.outlet for g in groups}
+        if len(groups) < o.min_matches or len(outlets) < o.min_outlets:
+            return []
+        originals = [g.original for g in groups]
+        summary = (
+            f"{len(groups)} distinct items from {len(outlets)} outlets in the last {_span(o.window)} "
+            f"({len(matches)} matches before counting copies once)"
+        )
+        return [
+            self._narrative_event(
+                n,
+                title=f"Recurring narrative: {n.label}",
+                summary=summary,
+                evidence=originals,
+                counts={"matches": len(matches), "distinct": len(groups), "outlets": len(outlets)},
+                score=max(m.score for m in originals),
             )
-        return out
+        ]
 
 
 class SpikeOptions(MatchOptions):
@@ -225,40 +292,32 @@ class SpikeOptions(MatchOptions):
         return self
 
 
-class SpikeDetector(DetectorBase):
+class SpikeDetector(NarrativeDetector):
     """A narrative suddenly appears much more often than in the preceding windows."""
 
     name = "spike"
     Options = SpikeOptions
     options: SpikeOptions
 
-    def detect(
-        self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
-    ) -> list[DetectorEvent]:
-        """At most one event per narrative: the most recent evaluated window with ``count >= min_count``
-        and ``count / baseline >= min_ratio`` (windows: see the module docstring)."""
-        o = self.options
-        out = []
-        for nid in self._narratives(store, narratives):
-            # Earlier windows holding an item first seen in the last window (a late item).
-            late = self._keep(store.seen_between(nid, now - o.window, now, published_before=now - o.window), now)
-            ks = {0} | {k for m in late if 1 <= (k := int((now - m.published) / o.window)) <= o.baseline_windows}
-            start = now - o.window * (max(ks) + o.baseline_windows + 1)
-            matches = self._keep(store.matches(nid, since=start, until=now), now)
-            groups = collapse_copies(matches, o.copy_threshold)
-            for k in sorted(ks):
-                event = self._window(nid, narratives, groups, now, k)
-                if event is not None:
-                    out.append(event)
-                    break
-        return out
+    def detect_narrative(self, store: MatchStore, n: NarrativeScope) -> list[DetectorEvent]:
+        """At most one event: the most recent evaluated window with ``count >= min_count`` and
+        ``count / baseline >= min_ratio`` (windows: see the module docstring)."""
+        o, now = self.options, n.now
+        # Earlier windows holding an item first seen in the last window (a late item).
+        late = self._keep(store.seen_between(n.id, now - o.window, now, published_before=now - o.window), now)
+        ks = {0} | {k for m in late if 1 <= (k := int((now - m.published) / o.window)) <= o.baseline_windows}
+        start = now - o.window * (max(ks) + o.baseline_windows + 1)
+        groups = collapse_copies(self._keep(store.matches(n.id, since=start, until=now), now), o.copy_threshold)
+        for k in sorted(ks):
+            event = self._window(n, groups, k)
+            if event is not None:
+                return [event]
+        return []
 
-    def _window(
-        self, nid: str, narratives: Mapping[str, str], groups: Sequence[CopyGroup], now: datetime, k: int
-    ) -> DetectorEvent | None:
+    def _window(self, n: NarrativeScope, groups: Sequence[CopyGroup], k: int) -> DetectorEvent | None:
         """The event of publication window ``[end - window, end)``, ``end = now - k * window``, if it spiked."""
         o = self.options
-        end = now - o.window * k
+        end = n.now - o.window * k
         lo, base_lo = end - o.window, end - o.window * (o.baseline_windows + 1)
         current = [g.original for g in groups if lo <= g.original.published < end]
         baseline = sum(1 for g in groups if base_lo <= g.original.published < lo)
@@ -273,11 +332,9 @@ class SpikeDetector(DetectorBase):
             f"(crawled late: first seen up to {_span(_round_minutes(max(first_seen(m) for m in current) - end))} "
             "after that window)"
         )
-        return self._event(
-            key=nid,
-            narrative_id=nid,
-            narratives=narratives,
-            title=f"Spike: {_label(nid, narratives)}",
+        return self._narrative_event(
+            n,
+            title=f"Spike: {n.label}",
             summary=(
                 f"{len(current)} distinct items {where}, {ratio:.1f}x the mean of "
                 f"the previous {o.baseline_windows} windows ({mean:.2f} per window)"
@@ -285,7 +342,6 @@ class SpikeDetector(DetectorBase):
             evidence=current,
             counts={"current": len(current), "baseline": baseline, "baseline_windows": o.baseline_windows},
             score=round(ratio, 3),
-            now=now,
             window=(lo, end),
         )
 
@@ -298,7 +354,7 @@ class NewOutletOptions(MatchOptions):
     """Only report once the narrative was already seen in this many other outlets (0: always)."""
 
 
-class NewOutletDetector(DetectorBase):
+class NewOutletDetector(NarrativeDetector):
     """A narrative reaches an outlet where it was never matched before."""
 
     name = "new_outlet"
@@ -309,38 +365,30 @@ class NewOutletDetector(DetectorBase):
     def _first_seen(self, store: MatchStore, nid: str, now: datetime) -> dict[str, Match]:
         return store.first_seen_by_outlet(nid, until=now)
 
-    def detect(
-        self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
-    ) -> list[DetectorEvent]:
-        """One event per (narrative, outlet) whose first match was first seen in ``[now - lookback, now]``."""
+    def detect_narrative(self, store: MatchStore, n: NarrativeScope) -> list[DetectorEvent]:
+        """One event per outlet whose first match of the narrative was first seen in ``[now - lookback, now]``."""
         o: Any = self.options
-        out = []
-        for nid in self._narratives(store, narratives):
-            first = self._first_seen(store, nid, now)
-            ordered = sorted(first.items(), key=lambda kv: (first_seen(kv[1]), kv[1].published, kv[1].document_id))
-            for rank, (value, m) in enumerate(ordered):
-                if first_seen(m) < now - o.lookback or rank < o.min_prior_outlets:
-                    continue
-                if _TIER_RANK.get(m.tier, 0) < _TIER_RANK[o.min_tier]:
-                    continue
-                out.append(
-                    self._event(
-                        key=f"{nid}|{value}",
-                        narrative_id=nid,
-                        narratives=narratives,
-                        title=f"New {self.noun} for {_label(nid, narratives)}: {value}",
-                        summary=(
-                            f"First match of this narrative in {self.noun} {value} "
-                            f"(seen in {rank} other {self.noun}s before){_late_note(m)}"
-                        ),
-                        evidence=[m],
-                        counts={f"prior_{self.noun}s": rank},
-                        score=m.score,
-                        now=now,
-                        source_id=m.source_id,
-                    )
-                )
-        return out
+        first = self._first_seen(store, n.id, n.now)
+        ordered = sorted(first.items(), key=lambda kv: (first_seen(kv[1]), kv[1].published, kv[1].document_id))
+        return [
+            self._narrative_event(
+                n,
+                key=f"{n.id}|{value}",
+                title=f"New {self.noun} for {n.label}: {value}",
+                summary=(
+                    f"First match of this narrative in {self.noun} {value} "
+                    f"(seen in {rank} other {self.noun}s before){_late_note(m)}"
+                ),
+                evidence=[m],
+                counts={f"prior_{self.noun}s": rank},
+                score=m.score,
+                source_id=m.source_id,
+            )
+            for rank, (value, m) in enumerate(ordered)
+            if first_seen(m) >= n.now - o.lookback
+            and rank >= o.min_prior_outlets
+            and _TIER_RANK.get(m.tier, 0) >= _TIER_RANK[o.min_tier]
+        ]
 
 
 class NewLanguageOptions(NewOutletOptions):
@@ -369,48 +417,38 @@ class BurstOptions(MatchOptions):
     min_tier: TierName = "suggest"
 
 
-class CoordinatedBurstDetector(DetectorBase):
+class CoordinatedBurstDetector(NarrativeDetector):
     """The same text appears in several outlets within minutes: possible coordination."""
 
     name = "coordinated_burst"
     Options = BurstOptions
     options: BurstOptions
 
-    def detect(
-        self, store: MatchStore, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
-    ) -> list[DetectorEvent]:
+    def detect_narrative(self, store: MatchStore, n: NarrativeScope) -> list[DetectorEvent]:
         """One event per cluster of near-identical matches spanning ``min_outlets`` outlets in ``within``."""
-        o = self.options
+        o, now = self.options, n.now
+        recent = store.matches(n.id, since=now - o.lookback, until=now)
+        late = store.seen_between(n.id, now - o.lookback, now, published_before=now - o.lookback)
         out = []
-        for nid in self._narratives(store, narratives):
-            recent = store.matches(nid, since=now - o.lookback, until=now)
-            late = store.seen_between(nid, now - o.lookback, now, published_before=now - o.lookback)
-            matches = self._keep([*late, *recent], now)
-            for cluster in _fingerprint_clusters(matches, o.similarity):
-                burst = _first_burst(cluster, o.within, o.min_outlets)
-                if burst is None:
-                    continue
-                span = burst[-1].published - burst[0].published
-                out.append(
-                    self._event(
-                        key=f"{nid}|{burst[0].document_id}",
-                        narrative_id=nid,
-                        narratives=narratives,
-                        title=f"Coordinated burst: {_label(nid, narratives)}",
-                        summary=(
-                            f"Near-identical text in {len(burst)} outlets within {_span(span)} "
-                            f"(text similarity >= {o.similarity:.2f}); may indicate coordination"
-                        ),
-                        evidence=burst,
-                        counts={
-                            "outlets": len(burst),
-                            "cluster": len(cluster),
-                            "span_seconds": int(span.total_seconds()),
-                        },
-                        score=float(len(burst)),
-                        now=now,
-                    )
+        for cluster in _fingerprint_clusters(self._keep([*late, *recent], now), o.similarity):
+            burst = _first_burst(cluster, o.within, o.min_outlets)
+            if burst is None:
+                continue
+            span = burst[-1].published - burst[0].published
+            out.append(
+                self._narrative_event(
+                    n,
+                    key=f"{n.id}|{burst[0].document_id}",
+                    title=f"Coordinated burst: {n.label}",
+                    summary=(
+                        f"Near-identical text in {len(burst)} outlets within {_span(span)} "
+                        f"(text similarity >= {o.similarity:.2f}); may indicate coordination"
+                    ),
+                    evidence=burst,
+                    counts={"outlets": len(burst), "cluster": len(cluster), "span_seconds": int(span.total_seconds())},
+                    score=float(len(burst)),
                 )
+            )
         return out
 
 
@@ -459,43 +497,44 @@ class SourceSilenceDetector(DetectorBase):
                 continue
             if h.consecutive_failures >= o.max_failures:
                 since = h.last_success or h.last_error_at or now
-                out.append(
-                    self._event(
-                        key=f"{h.source_id}|failing",
-                        narrative_id=None,
-                        narratives=narratives,
-                        title=f"Source failing: {h.source_id}",
-                        summary=(
-                            f"{h.consecutive_failures} consecutive failed runs; last error: {h.last_error or '-'}; "
-                            f"last success: {since.isoformat() if h.last_success else 'never'}"
-                        ),
-                        evidence=[],
-                        counts={"consecutive_failures": h.consecutive_failures, "items_24h": h.items_24h},
-                        score=float(h.consecutive_failures),
-                        now=now,
-                        source_id=h.source_id,
-                        window=(since, now),
-                    )
+                summary = (
+                    f"{h.consecutive_failures} consecutive failed runs; last error: {h.last_error or '-'}; "
+                    f"last success: {since.isoformat() if h.last_success else 'never'}"
                 )
+                counts = {"consecutive_failures": h.consecutive_failures, "items_24h": h.items_24h}
+                out.append(self._source_event(h, "failing", summary, counts, float(h.consecutive_failures), since, now))
                 continue
             last = h.last_item or h.last_success
             if last is not None and now - last >= o.silent_for:
-                out.append(
-                    self._event(
-                        key=f"{h.source_id}|silent",
-                        narrative_id=None,
-                        narratives=narratives,
-                        title=f"Source silent: {h.source_id}",
-                        summary=f"No new items for {_span(now - last)} (last item {last.isoformat()})",
-                        evidence=[],
-                        counts={"silent_seconds": int((now - last).total_seconds()), "items_24h": h.items_24h},
-                        score=(now - last) / o.silent_for,
-                        now=now,
-                        source_id=h.source_id,
-                        window=(last, now),
-                    )
-                )
+                summary = f"No new items for {_span(now - last)} (last item {last.isoformat()})"
+                counts = {"silent_seconds": int((now - last).total_seconds()), "items_24h": h.items_24h}
+                out.append(self._source_event(h, "silent", summary, counts, (now - last) / o.silent_for, last, now))
         return out
+
+    def _source_event(
+        self,
+        h: SourceHealth,
+        state: str,
+        summary: str,
+        counts: dict[str, int],
+        score: float,
+        since: datetime,
+        now: datetime,
+    ) -> DetectorEvent:
+        """A ``failing`` or ``silent`` event about one source, over ``[since, now]``."""
+        return self._event(
+            key=f"{h.source_id}|{state}",
+            narrative_id=None,
+            narratives={},
+            title=f"Source {state}: {h.source_id}",
+            summary=summary,
+            evidence=[],
+            counts=counts,
+            score=score,
+            now=now,
+            source_id=h.source_id,
+            window=(since, now),
+        )
 
 
 def _span(d: timedelta) -> str:
@@ -511,7 +550,7 @@ def _span(d: timedelta) -> str:
     return f"{seconds}s"
 
 
-_BUILTINS: tuple[type[DetectorBase], ...] = (
+BUILTIN_DETECTORS: tuple[type[DetectorBase], ...] = (
     RecurrenceDetector,
     SpikeDetector,
     NewOutletDetector,
@@ -519,11 +558,14 @@ _BUILTINS: tuple[type[DetectorBase], ...] = (
     CoordinatedBurstDetector,
     SourceSilenceDetector,
 )
-for _cls in _BUILTINS:
-    if _cls.name not in DETECTORS:
-        DETECTORS.add(
-            _cls.name,
-            DetectorKind(name=_cls.name, options=_cls.Options, build=_cls, description=(_cls.__doc__ or "").strip()),
+
+
+def register_builtins(detectors: Registry[DetectorKind] = DETECTORS) -> None:
+    """Register the built-in detectors by name (idempotent); a plugin adds a :class:`DetectorKind` too."""
+    for cls in BUILTIN_DETECTORS:
+        detectors.add(
+            cls.name,
+            DetectorKind(name=cls.name, options=cls.Options, build=cls, description=(cls.__doc__ or "").strip()),
         )
 
 

@@ -18,7 +18,7 @@ import yaml
 
 from core.errors import ConfigError, ConfigIssue
 from core.settings import Config
-from monitors.catalogue import Catalogue, Narrative, load_catalogue
+from monitors.catalogue import Catalogue, Narrative, catalogue_of
 from monitors.narratives import find_keywords, keyword_pattern
 
 __all__ = [
@@ -183,10 +183,7 @@ def write_candidates(candidates: Sequence[Candidate], out_dir: Path | str) -> di
 
 def import_command(config: Config, csv_path: Path | str, out_dir: Path | str) -> dict[str, Any]:
     """``narratives import-euvsdisinfo CSV``: write review files, return counts."""
-    catalogue = config.extra.get("narratives")
-    if not isinstance(catalogue, Catalogue):
-        catalogue = load_catalogue(config.root)
-    cands = import_cases(csv_path, catalogue)
+    cands = import_cases(csv_path, catalogue_of(config))
     files = write_candidates(cands, out_dir)
     return {
         "cases": len(cands),

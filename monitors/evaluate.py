@@ -28,7 +28,7 @@ from core.matches import Tier
 from core.passages import split_passages
 from core.settings import Config
 from index.embed import make_embedder
-from monitors.catalogue import Catalogue, Thresholds, load_catalogue
+from monitors.catalogue import Catalogue, Thresholds, catalogue_of
 from monitors.narratives import NarrativeMatcher, NarrativeScore
 
 __all__ = [
@@ -484,14 +484,9 @@ def calibrated_catalogue(
     )
 
 
-def _catalogue(config: Config) -> Catalogue:
-    catalogue = config.extra.get("narratives")
-    return catalogue if isinstance(catalogue, Catalogue) else load_catalogue(config.root)
-
-
 def matcher_for(config: Config, *, use_learned: bool = True) -> NarrativeMatcher:
     """The matcher the service would run for ``config`` (``use_learned=False``: thresholds only)."""
-    return NarrativeMatcher(_catalogue(config), make_embedder(config.service.embedding), use_learned=use_learned)
+    return NarrativeMatcher(catalogue_of(config), make_embedder(config.service.embedding), use_learned=use_learned)
 
 
 def eval_command(
@@ -533,7 +528,7 @@ def calibrate_command(
         "written": [],
     }
     if write:
-        catalogue = _catalogue(config)
+        catalogue = catalogue_of(config)
         ths = {k: {"suggest": v["suggest"], "alert": v["alert"]} for k, v in details.items()}
         result["written"] = [str(p) for p in write_thresholds(catalogue, ths, matcher.model)]
     return result

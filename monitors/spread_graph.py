@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from core.documents import SearchFilters
 from index.base import DocumentIndex
+from monitors.copies import fingerprint_jaccard, normalize_outlet
 from monitors.spread_models import (
     CopyGroup,
     FirstAppearances,
@@ -33,7 +34,6 @@ from monitors.spread_models import (
     TraceItem,
     TranslationGroup,
 )
-from monitors.store import fingerprint_jaccard, normalize_outlet
 
 __all__ = [
     "Analysis",

@@ -13,6 +13,7 @@ import networkx as nx
 
 from core.documents import SearchFilters
 from core.sightings import Sighting
+from core.timefmt import iso
 
 __all__ = [
     "CopyGroup",
@@ -89,8 +90,8 @@ class TraceQuery:
             "url": self.url,
             "document_id": self.document_id,
             "narrative_id": self.narrative_id,
-            "since": _iso(self.since),
-            "until": _iso(self.until),
+            "since": iso(self.since),
+            "until": iso(self.until),
             "languages": list(self.languages),
             "sources": list(self.sources),
             "kinds": list(self.kinds),
@@ -302,7 +303,3 @@ class TraceResult:
             "edges": [e.as_dict() for e in self.edges],
             "timeline": self.timeline.as_dict(),
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -29,7 +29,8 @@ import yaml
 
 from core.documents import Document, SearchFilters, utcnow
 from index.base import DocumentIndex
-from monitors.store import MatchStore, fingerprint_jaccard
+from monitors.copies import fingerprint_jaccard
+from monitors.store import MatchStore
 
 __all__ = [
     "DEFAULT_DISTANCE",

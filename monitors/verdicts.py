@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from core.errors import UnknownNameError
 from core.matches import Match
-from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, MatchStore, decode_match, select_sql
+from core.sqlite import Where
+from core.timefmt import from_us, to_us
+from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, MatchStore, decode_match
 
 __all__ = [
     "VERDICTS",
@@ -51,8 +53,6 @@ VerdictFilter = Literal["confirmed", "rejected", "none"]
 """``none``: matches without any verdict yet."""
 VERDICTS: tuple[VerdictValue, ...] = ("confirmed", "rejected")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _MAX_NOTE = 2000
 
 
@@ -98,12 +98,6 @@ class Verdict:
         }
 
 
-def _ts(value: datetime) -> int:
-    if value.tzinfo is None:
-        raise ValueError(f"datetimes must be timezone-aware (UTC), got {value!r}")
-    return (value - _EPOCH) // _US
-
-
 def _verdict(row: Sequence[Any]) -> Verdict:
     return Verdict(
         match_id=row[0],
@@ -112,7 +106,7 @@ def _verdict(row: Sequence[Any]) -> Verdict:
         verdict=cast(VerdictValue, row[3]),
         analyst=row[4],
         note=row[5],
-        at=_EPOCH + int(row[6]) * _US,
+        at=from_us(row[6]),
         language=row[7],
         title=row[8],
         passage_text=row[9],
@@ -163,21 +157,15 @@ def record_verdict(
         v.verdict,
         v.analyst,
         v.note,
-        _ts(v.at),
+        to_us(v.at),
         v.language,
         v.title,
         v.passage_text,
     )
     marks = ", ".join("?" * len(row))
-    with store.connection() as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"INSERT INTO verdict_history ({VERDICT_COLUMNS}) VALUES ({marks})", row)
-            conn.execute(f"INSERT OR REPLACE INTO verdicts ({VERDICT_COLUMNS}) VALUES ({marks})", row)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with store.transaction() as conn:
+        conn.execute(f"INSERT INTO verdict_history ({VERDICT_COLUMNS}) VALUES ({marks})", row)
+        conn.execute(f"INSERT OR REPLACE INTO verdicts ({VERDICT_COLUMNS}) VALUES ({marks})", row)
     log.info("verdict %s on match %s (%s) by %s", v.verdict, v.match_id, v.narrative_id, v.analyst)
     return v
 
@@ -210,15 +198,8 @@ def list_verdicts(
     limit: int | None = None,
 ) -> list[Verdict]:
     """Latest verdicts, newest first, optionally of one narrative and/or one kind."""
-    where: list[str] = []
-    args: list[object] = []
-    if narrative_id is not None:
-        where.append("narrative_id = ?")
-        args.append(narrative_id)
-    if verdict is not None:
-        where.append("verdict = ?")
-        args.append(verdict)
-    sql = select_sql(f"SELECT {VERDICT_COLUMNS} FROM verdicts", where, "at DESC, match_id", limit, args)
+    where = Where().equal("narrative_id", narrative_id).equal("verdict", verdict)
+    sql, args = where.select(f"SELECT {VERDICT_COLUMNS} FROM verdicts", "at DESC, match_id", limit=limit)
     with store.connection() as conn:
         return [_verdict(r) for r in conn.execute(sql, args)]
 
@@ -245,22 +226,15 @@ def list_matches(
     """
     cols = ", ".join("m." + c for c in MATCH_COLUMNS.split(", "))
     vcols = ", ".join("v." + c for c in VERDICT_COLUMNS.split(", "))
-    where: list[str] = []
-    args: list[object] = []
-    if narrative_id is not None:
-        where.append("m.narrative_id = ?")
-        args.append(narrative_id)
+    where = Where().equal("m.narrative_id", narrative_id)
     if verdict == "none":
-        where.append("v.match_id IS NULL")
-    elif verdict is not None:
-        where.append("v.verdict = ?")
-        args.append(verdict)
-    sql = select_sql(
+        where.add("v.match_id IS NULL")
+    else:
+        where.equal("v.verdict", verdict)
+    sql, args = where.select(
         f"SELECT {cols}, {vcols} FROM matches AS m LEFT JOIN verdicts AS v ON v.match_id = m.match_id",
-        where,
         "m.published DESC, m.document_id, m.narrative_id",
-        limit,
-        args,
+        limit=limit,
     )
     n = len(MATCH_COLUMNS.split(", "))
     with store.connection() as conn:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.settings import Config
+from narrawatch.builtins import register_builtins
 
 if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from alerts.config import AlertsConfig
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from index.embed import Embedder
     from monitors.catalogue import Catalogue
     from monitors.store import MatchStore
+    from narrawatch.http.tokens import TokenStore
     from narrawatch.pipeline import Pipeline
 
 __all__ = ["App", "open_app"]
@@ -38,7 +40,7 @@ class App:
     embedded backend before the first ingest it answers as an empty index).
     """
 
-    PARTS = ("embedder", "index", "state", "sightings", "pipeline", "matches", "outbox")
+    PARTS = ("embedder", "index", "state", "sightings", "pipeline", "matches", "outbox", "tokens")
 
     def __init__(self, config: Config, *, read_only: bool = False, **parts: Any) -> None:
         """``parts`` (e.g. ``index=``, ``embedder=``) are used instead of opening them from the
@@ -46,6 +48,9 @@ class App:
         unknown = sorted(set(parts) - set(self.PARTS))
         if unknown:
             raise TypeError(f"unknown App parts {unknown}; known: {', '.join(self.PARTS)}")
+        # Backends, detectors and channels are looked up by name as parts open; a front-end that
+        # loaded the config has registered them already (idempotent).
+        register_builtins()
         self.config = config
         self.read_only = read_only
         self._parts: dict[str, Any] = dict(parts)
@@ -119,11 +124,10 @@ class App:
 
     @property
     def catalogue(self) -> Catalogue:
-        """The narrative catalogue (empty when the config has none)."""
-        from monitors.catalogue import Catalogue
+        """The narrative catalogue (the config's ``narratives`` section)."""
+        from monitors.catalogue import catalogue_of
 
-        cat = self.config.extra.get("narratives")
-        return cat if isinstance(cat, Catalogue) else Catalogue()
+        return self._part("catalogue", lambda: catalogue_of(self.config))
 
     @property
     def alerts_config(self) -> AlertsConfig:
@@ -140,6 +144,13 @@ class App:
 
         cfg = self.alerts_config
         return self._part("outbox", lambda: Outbox(cfg.outbox_path(self.config.data_dir), cfg.outbox))
+
+    @property
+    def tokens(self) -> TokenStore:
+        """API tokens (hashed, with roles: ``<data_dir>/tokens.sqlite``)."""
+        from narrawatch.http.tokens import TokenStore
+
+        return self._part("tokens", lambda: TokenStore.for_config(self.config))
 
     def is_open(self, name: str) -> bool:
         """Whether the part ``name`` (e.g. ``"index"``) has been opened."""

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from core.documents import EmbeddingSpace
 from core.settings import Config
-from index.base import INDEX_BACKENDS, DocumentIndex
+from index.base import INDEX_BACKENDS, DocumentIndex, IndexLifecycle
 from index.embed import Embedder, make_embedder
 
-__all__ = ["open_embedder", "open_index"]
+__all__ = ["index_lifecycle", "open_embedder", "open_index"]
 
 log = logging.getLogger(__name__)
-
-# Importing these modules registers the backends in INDEX_BACKENDS (lazily: Elasticsearch's
-# client is only imported when it is configured).
-_BACKEND_MODULES = {"embedded": "index.local", "elasticsearch": "index.elastic"}
 
 
 def open_embedder(config: Config) -> Embedder:
@@ -28,15 +23,9 @@ def open_embedder(config: Config) -> Embedder:
 
 def open_index(config: Config, space: EmbeddingSpace, *, read_only: bool = False) -> DocumentIndex:
     """The index backend ``index.backend`` names, bound to ``space``."""
-    name = config.service.index.backend
-    module = _BACKEND_MODULES.get(name)
-    if module:
-        importlib.import_module(module)
-    backend = INDEX_BACKENDS.get(name)
-    if read_only and name == "embedded":
-        index: DocumentIndex = backend(
-            config.index_path, space, read_only=True, vector_precision=config.service.index.vector_precision
-        )
-        return index
-    opened: DocumentIndex = backend.open(config, space)  # type: ignore[attr-defined]
-    return opened
+    return INDEX_BACKENDS.get(config.service.index.backend).open(config, space, read_only=read_only)
+
+
+def index_lifecycle(config: Config) -> IndexLifecycle:
+    """Create/status/reindex of the index backend ``index.backend`` names."""
+    return INDEX_BACKENDS.get(config.service.index.backend).lifecycle(config)

@@ -8,25 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, ConfigIssue
-from core.settings import Config
 from monitors.decision import save_learned
-from monitors.evaluate import GoldItem, gold_item, load_gold, matcher_for
+from monitors.evaluate import GoldItem, gold_item, load_gold
 from monitors.learn import file_digest, learn
+from monitors.narratives import NarrativeMatcher
+from narrawatch.app import App
+from narrawatch.verdict_export import app_verdict_gold_lines
 
 __all__ = ["learn_command", "verdict_items"]
 
 log = logging.getLogger(__name__)
 
 
-def verdict_items(config: Config) -> list[GoldItem]:
+def verdict_items(app: App) -> list[GoldItem]:
     """Analysts' verdicts in the match store, as gold items (a rejection speaks for one narrative)."""
-    from narrawatch.verdict_export import verdict_gold_lines
-
-    return [gold_item(line) for line in verdict_gold_lines(config)]
+    return [gold_item(line) for line in app_verdict_gold_lines(app)]
 
 
 def learn_command(
-    config: Config,
+    app: App,
     gold_paths: Sequence[Path | str],
     *,
     background: Sequence[Path | str] = (),
@@ -41,12 +41,12 @@ def learn_command(
     """
     gold = [g for path in gold_paths for g in load_gold(path)]
     bg = [g for path in background for g in load_gold(path, background=True)]
-    votes = verdict_items(config) if verdicts else []
+    votes = verdict_items(app) if verdicts else []
     if not gold and not votes:
         raise ConfigError(
             [ConfigIssue("narratives learn", "--gold", "nothing to learn from: no gold file and no verdicts")]
         )
-    matcher = matcher_for(config, use_learned=False)
+    matcher = NarrativeMatcher(app.catalogue, app.embedder, use_learned=False)  # thresholds only
     if not matcher.narratives:
         raise ConfigError([ConfigIssue("narratives", "", "no enabled narratives to learn")])
     sources = [file_digest(p) for p in [*gold_paths, *background]]
@@ -55,7 +55,7 @@ def learn_command(
     state = learn(matcher, [*gold, *votes], bg, sources=sources, progress=progress)
     written: list[str] = []
     if write:
-        written = [str(p) for p in save_learned(config.root, state)]
+        written = [str(p) for p in save_learned(app.config.root, state)]
         log.info("learned state for %d narratives written to %s", len(state.models), written[0])
     narratives = {
         nid: {

@@ -17,20 +17,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from alerts.config import AlertsConfig, build_channels
-from alerts.outbox import Dispatcher, Outbox
+from alerts.config import build_channels
+from alerts.outbox import Dispatcher
 from alerts.rules import AlertEngine, run_rules
 from core.documents import IndexedDocument, UpsertResult, utcnow
-from core.events import Alert, SourceHealth
+from core.events import Alert
 from core.matches import Match
-from monitors.catalogue import Catalogue
 from monitors.narratives import NarrativeMatcher
-from monitors.store import MatchStore
 from narrawatch.app import App
+from narrawatch.read.sources import detector_health
 
-__all__ = ["Monitoring", "MonitoringService", "attach_monitoring", "source_health"]
+__all__ = ["Monitoring", "MonitoringService", "attach_monitoring"]
 
 log = logging.getLogger(__name__)
 
@@ -47,36 +46,18 @@ class Monitoring(Protocol):
         ...
 
 
-def source_health(app: App, now: datetime) -> list[SourceHealth]:
-    """Crawl health of every configured source, for the source-silence detector."""
-    return [
-        app.state.source_health(
-            s.id, now, s.outlet or (f"t.me/{getattr(s, 'channel', '')}" if s.kind == "telegram" else s.id)
-        )
-        for s in app.config.sources
-    ]
-
-
 class MonitoringService:
     """Matcher + match store + rules + outbox + dispatcher for one App."""
 
-    def __init__(
-        self,
-        app: App,
-        catalogue: Catalogue,
-        alerts: AlertsConfig | None,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-        keep_summary: bool = False,
-    ) -> None:
+    def __init__(self, app: App, *, clock: Callable[[], datetime] = utcnow, keep_summary: bool = False) -> None:
         self.app = app
-        self.catalogue = catalogue
-        self.alerts = alerts
+        self.catalogue = app.catalogue
+        self.alerts = app.alerts_config
         self.clock = clock
-        self.matcher = NarrativeMatcher(catalogue, app.embedder)
-        self.store = MatchStore(app.config.data_dir / "matches.sqlite")
-        self.outbox = Outbox(alerts.outbox_path(app.config.data_dir), alerts.outbox) if alerts else None
-        self.channels = build_channels(alerts) if alerts else {}
+        self.matcher = NarrativeMatcher(self.catalogue, app.embedder)
+        self.store = app.matches
+        self.outbox = app.outbox
+        self.channels = build_channels(self.alerts)
         self._lock = threading.Lock()
         # What print_summary shows; kept only for one-off runs (crawl --once, demo), never by the
         # long-running service, where it would grow without bound.
@@ -109,12 +90,10 @@ class MonitoringService:
 
     def after_pass(self) -> None:
         """Run the rules' detectors, enqueue alerts, deliver what is due."""
-        if self.alerts is None or self.outbox is None:
-            return
         now = self.clock()
         titles = {n.id: n.title for n in self.catalogue.enabled}
         with self._lock:
-            events = run_rules(self.alerts, self.store, source_health(self.app, now), now, titles)
+            events = run_rules(self.alerts, self.store, detector_health(self.app, now), now, titles)
             alerts = AlertEngine(self.alerts, self.outbox).process(events, now)
             if self.keep_summary:
                 self.last_alerts.extend(alerts)
@@ -151,24 +130,14 @@ class MonitoringService:
         for a in self.last_alerts[:15]:
             console.print(f"  [{a.severity}] {escape(a.title)}  (id {a.id})")
 
-    def close(self) -> None:
-        """Close the stores."""
-        self.store.close()
-        if self.outbox is not None:
-            self.outbox.close()
-
 
 def attach_monitoring(
     app: App, *, clock: Callable[[], datetime] = utcnow, keep_summary: bool = False
 ) -> MonitoringService | None:
     """Attach matching to the pipeline when narratives are configured; None when there are none."""
-    catalogue: Any = app.config.extra.get("narratives")
-    if not isinstance(catalogue, Catalogue) or not catalogue.enabled:
+    if not app.catalogue.enabled:
         log.info("disabled narrative matching: no narratives configured")
         return None
-    alerts: Any = app.config.extra.get("alerts")
-    service = MonitoringService(
-        app, catalogue, alerts if isinstance(alerts, AlertsConfig) else None, clock=clock, keep_summary=keep_summary
-    )
+    service = MonitoringService(app, clock=clock, keep_summary=keep_summary)
     app.pipeline.hooks.append(service.on_indexed)
     return service

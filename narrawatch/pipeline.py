@@ -26,18 +26,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, clamp_storable, utcnow
-from core.errors import NarrawatchError, UnknownNameError
+from core.errors import NarrawatchError
 from core.logging import StageCounters
 from core.serialize import document_from_dict
 from core.settings import Config
-from core.sightings import Sighting
 from crawlers.sightings import SightingStore, sightings_path
 from crawlers.state import CrawlStateStore
 from index.base import DocumentIndex
 from index.embed import Embedder
+from narrawatch.ownership import Ownership
 
 __all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport"]
 
@@ -123,7 +122,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._sightings = sightings
         self._owns_sightings = sightings is None
-        self._homes: dict[str, tuple[frozenset[tuple[str, int | None]], str]] = {}
+        self.ownership = Ownership(config)
 
     @property
     def sightings(self) -> SightingStore:
@@ -288,7 +287,7 @@ class Pipeline:
         with self._write_lock:
             known = self.index.content_hashes(list(dict.fromkeys(d.id for d in docs)))
             stored = {i: doc.source_id for i in known if (doc := self.index.get(i)) is not None}
-            unique, repeats, takeovers = self._owned(docs, stored)
+            unique, repeats, takeovers = self.ownership.owned(docs, stored)
             carried = tuple(i for i in dict.fromkeys(d.id for d in docs) if i not in unique)
             same_text = [i for i in takeovers if known.get(i) == unique[i].content_hash]
             if same_text:  # the index skips an unchanged hash: remove the old owner's copy first
@@ -314,7 +313,9 @@ class Pipeline:
             result = UpsertResult(
                 result.new, result.updated, result.unchanged + unchanged + tuple(repeats), result.rejected, carried
             )
-            self._record_sightings(docs, result, now)
+            rows = self.ownership.sightings(docs, result, now)
+            if rows:
+                self.sightings.record(rows)
             self.counters.add("index.carried", len(carried))
             self.counters.add("index.rejected", len(result.rejected))
             self.counters.add("index.new", len(result.new))
@@ -347,79 +348,6 @@ class Pipeline:
             log.warning("source %s: document %s: %s %r replaced (%s)", doc.source_id, doc.id, name, claimed, reason)
         return out
 
-    def _owned(
-        self, docs: Sequence[Document], stored: dict[str, str]
-    ) -> tuple[dict[str, Document], list[str], list[str]]:
-        """The documents to write (one per id, from its owner), identical repeats, and takeovers.
-
-        ``stored`` maps ids already in the index to their owner. An id nobody owns goes to the
-        first source in the batch; later copies from the owner win (an edited post); copies from
-        other sources are sightings only, unless the newcomer's own host serves the URL and the
-        owner's does not (a takeover).
-        """
-        owner = dict(stored)
-        unique: dict[str, Document] = {}
-        repeats: list[str] = []
-        for d in docs:
-            current = owner.setdefault(d.id, d.source_id)
-            if current != d.source_id and self._serves(d.source_id, d.url) and not self._serves(current, d.url):
-                owner[d.id] = current = d.source_id
-                unique.pop(d.id, None)
-            if current != d.source_id:
-                continue
-            if d.id in unique and unique[d.id].content_hash == d.content_hash:
-                repeats.append(d.id)
-            unique[d.id] = d
-        takeovers = [i for i, d in unique.items() if i in stored and stored[i] != d.source_id]
-        return unique, repeats, takeovers
-
-    def _home(self, source_id: str) -> tuple[frozenset[tuple[str, int | None]], str]:
-        """A source's own sites (host without ``www.``, port) and its outlet name ("" if unknown)."""
-        cached = self._homes.get(source_id)
-        if cached is not None:
-            return cached
-        try:
-            src = self.config.source(source_id)
-        except UnknownNameError:
-            self._homes[source_id] = (frozenset(), "")
-            return self._homes[source_id]
-        urls = [str(u) for u in (getattr(src, "url", None), *getattr(src, "start_urls", ())) if u]
-        sites = frozenset(site for site in (_site(u) for u in urls) if site[0])
-        channel = str(getattr(src, "channel", "") or "")
-        outlet = src.outlet or (f"t.me/{channel}" if channel else "")
-        if not outlet and urls:
-            outlet = _site(urls[0])[0]
-        self._homes[source_id] = (sites, outlet)
-        return self._homes[source_id]
-
-    def _serves(self, source_id: str, url: str) -> bool:
-        """True when the URL is on one of the source's own configured hosts (or a subdomain of one)."""
-        host, port = _site(url)
-        for home, home_port in self._home(source_id)[0]:
-            if port == home_port and (host == home or host.endswith("." + home) or home.endswith("." + host)):
-                return True
-        return False
-
-    def _record_sightings(self, docs: Sequence[Document], result: UpsertResult, now: datetime) -> None:
-        """Record every acknowledged document as a sighting of its source (publisher or carrier)."""
-        acked = set(result.new) | set(result.updated) | set(result.unchanged) | set(result.carried)
-        rows = [
-            Sighting(
-                document_id=d.id,
-                source_id=d.source_id,
-                outlet=self._home(d.source_id)[1] or d.outlet,
-                url=d.url,
-                title=d.title,
-                published=d.published,
-                first_seen=now,
-                last_seen=now,
-            )
-            for d in docs
-            if d.id in acked and d.id.startswith("u:")
-        ]
-        if rows:
-            self.sightings.record(rows)
-
     def _stored(self, docs: dict[str, Document], ids: Sequence[str]) -> list[IndexedDocument]:
         """Documents with the passage vectors the index holds for them."""
         pv = self.index.passage_vectors(SearchFilters(document_ids=tuple(ids)))
@@ -434,16 +362,3 @@ class Pipeline:
                 order = [mine[p.index] for p in doc.passages]
                 out.append(IndexedDocument(doc, pv.vectors[order]))
         return out
-
-
-def _site(url: str) -> tuple[str, int | None]:
-    """(host without ``www.``, explicit non-default port or None) of a URL; ("", None) if it has none."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".").removeprefix("www.")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port == {"http": 80, "https": 443}.get(parts.scheme.lower()):
-        port = None
-    return host, port

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Any
 
 from core.errors import NarrawatchError
@@ -17,8 +16,9 @@ from core.settings import Config
 from index.base import DocumentIndex
 from monitors.store import MatchStore
 from monitors.verdicts import Verdict, gold_line, list_verdicts
+from narrawatch.app import App, open_app
 
-__all__ = ["gold_lines_for", "verdict_gold_lines", "verdict_gold_text"]
+__all__ = ["app_verdict_gold_lines", "gold_lines_for", "verdict_gold_lines", "verdict_gold_text"]
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,28 @@ def verdict_gold_lines(
 ) -> list[dict[str, Any]]:
     """Every latest verdict (optionally of one narrative) as a gold line, newest first.
 
-    Without ``store``/``index`` the match store is opened from ``config`` and the index read-only
-    (if it cannot be opened, every line falls back to the stored passage).
+    Parts not given come from an App opened for ``config`` (the index read-only; if it cannot be
+    opened, every line falls back to the stored passage).
     """
-    with ExitStack() as stack:
-        if store is None:
-            store = stack.enter_context(MatchStore(config.data_dir / "matches.sqlite"))
-        verdicts = list_verdicts(store, narrative_id=narrative_id)
-        if index is None and verdicts:
-            from narrawatch.app import open_app
+    if store is not None and index is not None:
+        return gold_lines_for(list_verdicts(store, narrative_id=narrative_id), index)
+    with open_app(config, read_only=True) as app:
+        return _lines(app, narrative_id, store or app.matches, index)
 
-            try:
-                index = stack.enter_context(open_app(config, read_only=True)).index
-            except NarrawatchError as exc:
-                log.warning("index not available (%s): exporting the judged passages only", exc)
-        return gold_lines_for(verdicts, index)
+
+def app_verdict_gold_lines(app: App, *, narrative_id: str | None = None) -> list[dict[str, Any]]:
+    """:func:`verdict_gold_lines` with the App's match store and (read) index."""
+    return _lines(app, narrative_id, app.matches, None)
+
+
+def _lines(app: App, narrative_id: str | None, store: MatchStore, index: DocumentIndex | None) -> list[dict[str, Any]]:
+    verdicts = list_verdicts(store, narrative_id=narrative_id)
+    if index is None and verdicts:
+        try:
+            index = app.index
+        except NarrawatchError as exc:
+            log.warning("index not available (%s): exporting the judged passages only", exc)
+    return gold_lines_for(verdicts, index)
 
 
 def verdict_gold_text(lines: Iterable[dict[str, Any]]) -> str:

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from narrawatch.builtins import register_builtins
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "data"
 SHARED_DATA = Path(os.environ.get("NARRAWATCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# The composition root's step, once for the whole session: every built-in registered by name.
+register_builtins()
 
 
 @pytest.fixture(scope="session")

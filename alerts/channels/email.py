@@ -16,12 +16,12 @@ from urllib.parse import quote, urlencode
 import apprise
 from pydantic import Field
 
-from alerts.channels.base import CHANNEL_KINDS, ChannelKind, ChannelSettings, require_env
+from alerts.channels.base import ChannelKind, ChannelSettings, require_env
 from alerts.render import render_html, render_text
 from core.errors import AlertDeliveryError
 from core.events import Alert
 
-__all__ = ["EmailChannel", "EmailSettings"]
+__all__ = ["KIND", "EmailChannel", "EmailSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -92,4 +92,5 @@ class EmailChannel:
             )
 
 
-CHANNEL_KINDS.add("email", ChannelKind("email", EmailSettings, EmailChannel.from_settings))
+KIND = ChannelKind("email", EmailSettings, EmailChannel.from_settings)
+"""The ``email`` channel kind (registered by :func:`alerts.channels.register_builtins`)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 from alerts.channels._http import post_json
-from alerts.channels.base import CHANNEL_KINDS, ChannelKind, ChannelSettings, require_env
+from alerts.channels.base import ChannelKind, ChannelSettings, require_env
 from alerts.render import render_slack
 from core.errors import AlertDeliveryError
 from core.events import Alert
 
-__all__ = ["SlackChannel", "SlackSettings"]
+__all__ = ["KIND", "SlackChannel", "SlackSettings"]
 
 
 class SlackSettings(ChannelSettings):
@@ -54,4 +54,5 @@ class SlackChannel:
             raise AlertDeliveryError(f"channel {self.id!r}: Slack answered {resp.status_code}: {resp.text[:200]}")
 
 
-CHANNEL_KINDS.add("slack", ChannelKind("slack", SlackSettings, SlackChannel.from_settings))
+KIND = ChannelKind("slack", SlackSettings, SlackChannel.from_settings)
+"""The ``slack`` channel kind (registered by :func:`alerts.channels.register_builtins`)."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Literal
 
 from alerts.channels._http import post_json
-from alerts.channels.base import CHANNEL_KINDS, ChannelKind, ChannelSettings, require_env
+from alerts.channels.base import ChannelKind, ChannelSettings, require_env
 from alerts.render import render_telegram
 from core.errors import AlertDeliveryError
 from core.events import Alert
 from core.settings import HttpUrl
 
-__all__ = ["TelegramChannel", "TelegramSettings"]
+__all__ = ["KIND", "TelegramChannel", "TelegramSettings"]
 
 
 class TelegramSettings(ChannelSettings):
@@ -64,4 +64,5 @@ class TelegramChannel:
             raise AlertDeliveryError(f"channel {self.id!r}: Telegram answered {resp.status_code}: {resp.text[:200]}")
 
 
-CHANNEL_KINDS.add("telegram", ChannelKind("telegram", TelegramSettings, TelegramChannel.from_settings))
+KIND = ChannelKind("telegram", TelegramSettings, TelegramChannel.from_settings)
+"""The ``telegram`` channel kind (registered by :func:`alerts.channels.register_builtins`)."""

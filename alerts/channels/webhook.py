@@ -15,14 +15,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from alerts.channels._http import post_json
-from alerts.channels.base import CHANNEL_KINDS, ChannelDisabled, ChannelKind, ChannelSettings, require_env
+from alerts.channels.base import ChannelDisabled, ChannelKind, ChannelSettings, require_env
 from alerts.render import render_json
 from core.errors import AlertDeliveryError
 from core.events import Alert
 from core.redact import register_secret
 from core.settings import HttpUrl
 
-__all__ = ["WebhookChannel", "WebhookSettings"]
+__all__ = ["KIND", "WebhookChannel", "WebhookSettings"]
 
 
 class WebhookSettings(ChannelSettings):
@@ -84,4 +84,5 @@ class WebhookChannel:
             raise AlertDeliveryError(f"channel {self.id!r}: webhook answered {resp.status_code}")
 
 
-CHANNEL_KINDS.add("webhook", ChannelKind("webhook", WebhookSettings, WebhookChannel.from_settings))
+KIND = ChannelKind("webhook", WebhookSettings, WebhookChannel.from_settings)
+"""The ``webhook`` channel kind (registered by :func:`alerts.channels.register_builtins`)."""

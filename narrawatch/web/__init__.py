@@ -1,7 +1,25 @@
-"""The analysts' web UI: server-rendered pages on the API's app (see :mod:`narrawatch.web.pages`)."""
+"""The analysts' web UI: server-rendered pages over the read model, one router per page group
+(:mod:`~narrawatch.web.auth`, ``alerts``, ``narratives``, ``search``, ``trace``, ``sources``,
+``themes``), mounted on the server app by :func:`mount_web`."""
 
 from __future__ import annotations
 
-from narrawatch.web.pages import mount_web
+from pathlib import Path
 
-__all__ = ["mount_web"]
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from narrawatch.web import alerts, auth, narratives, search, sources, themes, trace
+from narrawatch.web.page import render_error
+
+__all__ = ["STATIC", "mount_web"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def mount_web(server: FastAPI) -> None:
+    """Add the pages, the HTML error page and ``/static`` to ``server``."""
+    server.state.render_error = render_error
+    server.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    for module in (auth, alerts, narratives, search, trace, sources, themes):
+        server.include_router(module.router)

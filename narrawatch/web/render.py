@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 
 from core.safe_text import BIDI_CONTROLS, strip_bidi, strip_bidi_deep
 
-__all__ = ["TEMPLATES", "highlight", "make_env", "safe_href", "short_time"]
+__all__ = ["TEMPLATES", "highlight", "make_env", "query_string", "safe_href", "short_time"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -76,7 +76,9 @@ def short_time(value: object) -> str:
     return dt.strftime("%Y-%m-%d %H:%M")
 
 
-def _query(params: dict[str, Any], **changes: Any) -> str:
+def query_string(params: dict[str, Any], **changes: Any) -> str:
+    """``params`` updated with ``changes`` as a URL query (empty, None and False values left out;
+    lists repeat the key)."""
     merged = {**params, **changes}
     pairs: list[tuple[str, str]] = []
     for key, value in merged.items():
@@ -115,5 +117,5 @@ def make_env() -> Environment:
     env.filters["safe_href"] = safe_href
     env.filters["highlight"] = highlight
     env.filters["short_time"] = short_time
-    env.globals["query_string"] = _query
+    env.globals["query_string"] = query_string
     return env

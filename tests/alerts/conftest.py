@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import monitors.detectors  # noqa: F401  (registers the built-in detectors, as the composition root does)
 from core.events import DetectorEvent
 from monitors.detectors import build_detector
 from monitors.store import MatchStore

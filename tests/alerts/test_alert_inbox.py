@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.admin import open_outbox
 from alerts.config import RuleSettings
 from alerts.outbox import Outbox
 from alerts.rules import make_alert
 from core.events import Alert, DetectorEvent
 from core.settings import load_config
+from narrawatch.app import open_app
 from narrawatch.cli import main
 from tests.alerts.conftest import NOW
 
@@ -102,8 +102,8 @@ def config_dir(tmp_path: Path, events: list[DetectorEvent]) -> Iterator[tuple[Pa
         encoding="utf-8",
     )
     alerts = _alerts(events, 12)
-    with open_outbox(load_config(cfg)) as outbox:
-        _fill(outbox, alerts)
+    with open_app(load_config(cfg)) as app:  # the configured outbox
+        _fill(app.outbox, alerts)
     yield cfg, alerts
 
 
@@ -159,7 +159,7 @@ def test_cli_list_until_offset_and_ack_with_note(
 
 
 def test_api_and_web_show_the_ack_note(tmp_path: Path) -> None:
-    from narrawatch.api import create_app
+    from narrawatch.server import create_app
     from tests.api.conftest import bearer
     from tests.api.world import build_world
 

@@ -135,6 +135,8 @@ def test_kill_9_with_pending_rows_then_restart(tmp_path: Path, events: list[Dete
         script = (
             "import sys, time\n"
             "import alerts.channels.webhook as w\n"
+            "from narrawatch.builtins import register_builtins\n"
+            "register_builtins()\n"
             "from alerts.config import load_alerts_dir, build_channels\n"
             "from alerts.outbox import Outbox, Dispatcher\n"
             "from pathlib import Path\n"

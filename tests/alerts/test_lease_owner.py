@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from alerts.config import AlertsConfig, build_channels, load_alerts_dir
-from alerts.outbox import Dispatcher, Outbox, _start_time, lease_owner, lease_owner_alive, to_us
+from alerts.outbox import Dispatcher, Outbox, _start_time, lease_owner, lease_owner_alive
 from alerts.rules import AlertEngine
 from core.errors import ConfigIssue
 from core.events import DetectorEvent
+from core.timefmt import to_us
 from tests.alerts.conftest import NOW
 from tests.support.sinks import free_port
 
@@ -94,6 +95,8 @@ def _config(tmp: Path, url: str) -> AlertsConfig:
 
 DISPATCH = (
     "import sys\n"
+    "from narrawatch.builtins import register_builtins\n"
+    "register_builtins()\n"
     "from alerts.config import load_alerts_dir, build_channels\n"
     "from alerts.outbox import Outbox, Dispatcher\n"
     "from pathlib import Path\n"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from alerts.admin import alerts_ack, alerts_list, alerts_show, rules_test
 from alerts.config import AlertsConfig, load_alerts_dir
 from alerts.outbox import Outbox
 from alerts.render import escape_markdown_v2, render_html, render_json, render_slack, render_telegram, render_text
@@ -18,6 +17,8 @@ from core.errors import ConfigIssue
 from core.events import DetectorEvent
 from core.settings import Config, ServiceSettings
 from monitors.store import MatchStore
+from narrawatch.app import App
+from narrawatch.read.alerts import ack_alert, list_alerts, rules_test, show_alert
 from tests.alerts.conftest import NOW
 
 
@@ -144,18 +145,22 @@ def test_cli_helpers_list_show_ack_and_rules_test(tmp_path: Path, store: MatchSt
     config = Config(
         root=tmp_path, service=ServiceSettings(data_dir=str(tmp_path / "data")), sources=(), extra={"alerts": cfg}
     )
-    result = rules_test(config, "rec", NOW - timedelta(hours=12), True, store, [], now=NOW, step=timedelta(hours=1))
+    app = App(config, matches=store)
+    result = rules_test(
+        app, "rec", NOW - timedelta(hours=12), send=True, health=[], now=NOW, step=timedelta(hours=1)
+    ).as_dict()
     assert result["evaluations"] == 13
     # Recurrence holds from 2024-11-21 06:00 (Хабр 19:58, Раньше всех 05:15, Ньюсач 05:26) onwards;
     # realert 6h allows alerts at 06:00, 12:00 and 18:00. No channels: stored, nothing sent.
     assert [a["created"][11:16] for a in result["alerts"]] == ["06:00", "12:00", "18:00"]
     assert result["sent"]["sent"] == 0
-    listed = alerts_list(config)
+    listed = [a.as_dict() for a in list_alerts(app)]
     assert len(listed) == 3 and listed[0]["rule"] == "rec"
-    shown = alerts_show(config, listed[0]["id"])
+    shown = show_alert(app, listed[0]["id"]).as_dict()
     assert shown["events"][0]["narrative_id"] == "n-nuclear-threat" and "not a verdict" in shown["text"]
-    assert alerts_ack(config, listed[0]["id"], by="analyst") is True
-    assert alerts_ack(config, listed[0]["id"]) is False
-    assert [a["id"] for a in alerts_list(config, unacked=True)] == [listed[1]["id"], listed[2]["id"]]
+    assert ack_alert(app, listed[0]["id"], by="analyst").changed is True
+    assert ack_alert(app, listed[0]["id"]).changed is False
+    assert [a.row.id for a in list_alerts(app, unacked=True)] == [listed[1]["id"], listed[2]["id"]]
     with pytest.raises(KeyError):
-        alerts_show(config, "nope")
+        show_alert(app, "nope")
+    app.close()

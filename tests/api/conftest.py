@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from narrawatch.api import create_app
+from narrawatch.server import create_app
 from tests.api.world import World, build_world
 
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts.admin import alerts_list, open_outbox
-from narrawatch.api import list_tokens
-from narrawatch.api.service import EXPORT_FIELDS, highlight_spans, rows_to_csv
+from narrawatch.http.tokens import list_tokens
+from narrawatch.read.alerts import list_alerts
+from narrawatch.read.search import EXPORT_FIELDS, highlight_spans, rows_to_csv
 from tests.api.conftest import bearer
 from tests.api.world import HOSTILE_ID, World
 
@@ -223,7 +223,7 @@ def test_alerts_list_filter_and_ack(client: TestClient, world: World) -> None:
     assert again.status_code == 200 and not again.json()["changed"]
     unacked = client.get("/api/v1/alerts", params={"unacked": True}, headers=h).json()
     assert target not in {x["id"] for x in unacked} and len(unacked) == 3
-    persisted = {x["id"]: x for x in alerts_list(world.config)}
+    persisted = {x["id"]: x for x in (a.as_dict() for a in list_alerts(world.app))}
     assert persisted[target]["acked_by"] == "alice"
     assert client.post("/api/v1/alerts/nope/ack", headers=a).status_code == 404
     assert client.post(f"/api/v1/alerts/{target}/ack", headers=a, json={"bogus": 1}).status_code == 422
@@ -246,8 +246,7 @@ def test_metrics_parse(client: TestClient, world: World) -> None:
     }
     assert value["narrawatch_documents"] == 240 and value["narrawatch_passages"] >= 240
     assert value["narrawatch_index_up"] == 1 and value["narrawatch_matches"] == 28
-    with open_outbox(world.config) as outbox:
-        counts = outbox.counts()
+    counts = world.app.outbox.counts()
     assert value["narrawatch_alerts"] == counts["alerts"] == 4
     assert value["narrawatch_alerts_pending"] == counts.get("pending", 0) == 1
     stages = {s.labels["stage"]: s.value for s in fams["narrawatch_stage_events"].samples}

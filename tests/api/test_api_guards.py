@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from core.errors import ConfigError
 from core.settings import ApiSettings, Config, load_config
-from narrawatch.api import ApiServer, create_app
+from narrawatch.server import ApiServer, create_app
 from tests.api.conftest import bearer
 from tests.api.world import World
 

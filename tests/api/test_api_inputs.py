@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from narrawatch.api import create_app
-from narrawatch.api.auth import TokenStore
+from narrawatch.http.tokens import TokenStore
+from narrawatch.server import create_app
 from tests.api.conftest import bearer
 from tests.api.fresh import NARRATIVE_ID, fresh_config, ingest_posts, web_login
 

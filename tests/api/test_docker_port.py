@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from core.settings import ApiSettings, load_config
-from narrawatch.api.server import DEFAULT_PORT
+from narrawatch.server import DEFAULT_PORT
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.local_store import DB_NAME
-from narrawatch.api import create_app
-from narrawatch.api.auth import TokenStore
+from narrawatch.http.tokens import TokenStore
+from narrawatch.server import create_app
 from tests.api.conftest import bearer
 from tests.api.fresh import fresh_config, ingest_posts, web_login, write_fresh_config
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from narrawatch.api import ApiServer
+from narrawatch.server import ApiServer
 from tests.api.world import World
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from alerts.admin import alerts_show
 from core.matches import match_id
 from monitors.verdicts import get_verdict
+from narrawatch.read.alerts import show_alert
 from tests.api.conftest import bearer
 from tests.api.world import HOSTILE_ID, World
 
@@ -79,7 +79,7 @@ def test_analyst_posts_a_verdict_and_reader_sees_it(client: TestClient, world: W
 
 
 def world_store(client: TestClient) -> Any:
-    return client.app.state.ctx.matches  # type: ignore[attr-defined]
+    return client.app.state.ctx.app.matches  # type: ignore[attr-defined]
 
 
 def test_read_token_cannot_post_and_bad_bodies_are_refused(client: TestClient, world: World) -> None:
@@ -145,7 +145,7 @@ def test_export_returns_gold_lines(client: TestClient, world: World) -> None:
 
 
 def test_alert_evidence_carries_the_match_id(client: TestClient, world: World) -> None:
-    alert = alerts_show(world.config, world.alert_ids[0])
+    alert = show_alert(world.app, world.alert_ids[0]).as_dict()
     for event in alert["events"]:
         for m in event["evidence"]:
             assert m["match_id"] == match_id(m["document_id"], m["narrative_id"])

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import alerts.config  # noqa: F401  (registers the alerts config section)
-import monitors.catalogue
-import monitors.detectors  # noqa: F401  (registers the detectors)
-from alerts.admin import alerts_config, open_outbox
 from alerts.rules import AlertEngine, make_alert, run_rules
 from core.documents import document_id_for_telegram
 from core.events import DetectorEvent
@@ -31,8 +27,8 @@ from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from index.local import EmbeddedIndex
 from monitors.store import MatchStore
-from narrawatch.api.auth import TokenStore
 from narrawatch.app import App
+from narrawatch.http.tokens import TokenStore
 from narrawatch.pipeline import Pipeline
 from tests.support.timeline import load_posts, posts_to_matches
 
@@ -189,9 +185,9 @@ def build_world(root: Path) -> Iterator[World]:
         matches = [m for m in matches if m.narrative_id != "n-dev-courses"] + [_hostile_match()]
         with MatchStore(config.data_dir / "matches.sqlite") as store:
             store.add(matches)
-            cfg = alerts_config(config)
+            cfg = app.alerts_config
             titles = {nid: t for nid, (t, _, _) in NARRATIVES.items()}
-            with open_outbox(config) as outbox:
+            with nullcontext(app.outbox) as outbox:  # the App closes it
                 events = run_rules(cfg, store, [], NOW, titles)
                 made = AlertEngine(cfg, outbox).process(events, NOW)
                 hostile = DetectorEvent(

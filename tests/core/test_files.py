@@ -22,7 +22,7 @@ from index.local import EmbeddedIndex
 from index.local_store import DB_NAME
 from monitors.decision import LearnedState, save_learned
 from monitors.store import MatchStore
-from narrawatch.api.auth import TokenStore
+from narrawatch.http.tokens import TokenStore
 
 
 def _mode(path: Path) -> int:

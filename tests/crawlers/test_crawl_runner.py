@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from core.errors import UnknownNameError
+from core.settings import SOURCE_KINDS
 from crawlers.runner import run_crawl
 from crawlers.scrapy_project.middlewares import backoff_delay, parse_retry_after
-from crawlers.sources import CRAWLERS, spider_for
+from crawlers.sources import spider_for
 from tests.support.server import LoopbackServer, Reply, crawl_events, events_of, write_crawl_config
 
 
 def test_registry_maps_kinds_and_lists_known_ones() -> None:
-    assert CRAWLERS.names() == ["feed", "site", "telegram"]
+    assert SOURCE_KINDS.names() == ["feed", "site", "telegram"]
     assert spider_for("feed").kind == "feed"
     with pytest.raises(UnknownNameError, match="known: feed, site, telegram"):
         spider_for("gopher")

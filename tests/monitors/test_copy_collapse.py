@@ -13,7 +13,7 @@ import pytest
 
 from core.matches import Match
 from crawlers.normalize import fingerprint
-from monitors.store import collapse_copies, fingerprint_jaccard
+from monitors.copies import CopyGroup, collapse_copies, fingerprint_jaccard, normalize_outlet
 
 POSTS = Path(__file__).resolve().parents[1] / "data" / "index" / "posts.jsonl"
 
@@ -85,7 +85,6 @@ def test_banded_collapse_equals_all_pairs(threshold: float) -> None:
 
 def reference_collapse_copies(matches: list[Match], threshold: float = 0.8, *, forwards: bool = True) -> list[Any]:
     """The pre-optimisation ``collapse_copies`` (all pairs, linear forward search), kept as the oracle."""
-    from monitors.store import CopyGroup, normalize_outlet
 
     def jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
         if not a or not b or len(a) != len(b):

@@ -17,8 +17,9 @@ from alerts.config import load_alerts
 from alerts.rules import run_rules
 from core.events import DETECTORS, SourceHealth
 from core.matches import Match
+from monitors.copies import collapse_copies, fingerprint_jaccard
 from monitors.detectors import build_detector
-from monitors.store import MatchStore, collapse_copies, fingerprint_jaccard
+from monitors.store import MatchStore
 from tests.monitors.test_copy_collapse import reference_collapse_copies
 from tests.support.timeline import load_posts, posts_to_matches
 

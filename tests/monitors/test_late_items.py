@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import yaml
 
-import monitors.detectors  # noqa: F401  (registers the built-in detectors, as the composition root does)
 from alerts.config import AlertsConfig
 from alerts.rules import run_rules
 from core.documents import document_id_for_telegram
@@ -159,7 +158,6 @@ def test_planted_narrative_seen_5h_late_gives_new_outlet_alerts(tmp_path: Path) 
         assert len(rows) == 1
         digest = outbox.alert(rows[0].id)
         assert digest is not None and digest.digest and len(digest.events) == 2
-        service.close()
 
 
 def test_refetch_and_update_keep_first_seen(tmp_path: Path) -> None:

@@ -58,7 +58,6 @@ def test_pinned_floors_were_not_lowered() -> None:
 
 @pytest.mark.slow
 def test_quality_gate_on_dev_gold_set() -> None:
-    import monitors.catalogue  # noqa: F401  (registers the narratives config section)
     from core.settings import load_config
     from monitors.evaluate import eval_command
 

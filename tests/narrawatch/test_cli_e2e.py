@@ -91,10 +91,25 @@ def test_crawl_search_stats_sources_export(world: tuple[Path, ReplayServer, list
     probe = next(p for p in posts if p["handle"] == "bbc_russian_demo" and len(p["text"].split()) > 12)
     words = " ".join(probe["text"].split()[:8])
     hits = json.loads(nw(cfg, "search", words, "--json", "-k", "5").stdout)
-    assert hits and set(hits[0]) == {"id", "url", "title", "source", "language", "published", "score", "snippet"}
-    assert hits[0]["id"] == f"tg:bbc_russian_demo/{probe['message_id']}"
+    # the API's hit shape (narrawatch.read.search.SearchResult.as_dict): one shape on every surface
+    assert hits and set(hits[0]) == {
+        "rank",
+        "document_id",
+        "url",
+        "title",
+        "source_id",
+        "language",
+        "published",
+        "score",
+        "keyword_rank",
+        "semantic_rank",
+        "semantic_score",
+        "passage",
+    }
+    assert hits[0]["document_id"] == f"tg:bbc_russian_demo/{probe['message_id']}"
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1)) and hits[0]["passage"]["text"]
     filtered = json.loads(nw(cfg, "search", words, "--json", "--source", "tg-mash_demo").stdout)
-    assert all(h["source"] == "tg-mash_demo" for h in filtered)
+    assert all(h["source_id"] == "tg-mash_demo" for h in filtered)
 
     health = {h["id"]: h for h in json.loads(nw(cfg, "sources", "--json").stdout)}
     assert health["dead"]["consecutive_failures"] == 1 and health["dead"]["last_error"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from narrawatch.api import ApiServer
+from narrawatch.server import ApiServer
 from tests.api.world import World, build_world
 
 CHROMIUM = Path(os.environ.get("NARRAWATCH_CHROMIUM", "/usr/bin/chromium"))

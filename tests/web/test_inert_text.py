@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.admin import alerts_config, open_outbox
 from alerts.rules import make_alert
 from core.events import DetectorEvent
 from core.safe_text import BIDI_CONTROLS, csv_cell, strip_bidi
 from crawlers.normalize import make_document
-from narrawatch.api import create_app
 from narrawatch.cli import main
+from narrawatch.server import create_app
 from tests.api.world import NOW, POSTS, World, build_world
 
 POST = json.loads(POSTS.read_text(encoding="utf-8").splitlines()[0])
@@ -72,9 +71,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             rule="new-outlet",
             narrative_title="Nuclear threat",
         )
-        alert = make_alert(alerts_config(w.config).rule("new-outlet"), [event], NOW)
-        with open_outbox(w.config) as outbox:
-            outbox.enqueue(alert, ["webhook"])
+        alert = make_alert(w.app.alerts_config.rule("new-outlet"), [event], NOW)
+        w.app.outbox.enqueue(alert, ["webhook"])
         w.alert_ids.append(alert.id)
         yield w
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from alerts.admin import alerts_list
+from narrawatch.read.alerts import list_alerts
 from tests.api.world import HOSTILE_ID, World
 from tests.web.conftest import Session
 
@@ -86,7 +86,7 @@ def test_acknowledge_an_alert(analyst: Session, world: World, artifacts: Path) -
     assert "acknowledged" in row.locator("td.status").inner_text()
     analyst.goto("/alerts?unacked=1")
     assert analyst.page.locator("#alerts-table tbody tr.open").count() == before - 1
-    stored = {a["id"]: a for a in alerts_list(world.config)}
+    stored = {a["id"]: a for a in (a.as_dict() for a in list_alerts(world.app))}
     assert stored[str(alert_id)]["acked_by"] == "alice"
     analyst.goto(f"/alerts/{alert_id}")
     assert "acknowledged" in analyst.page.locator("#ack-state").inner_text()
@@ -165,7 +165,7 @@ def test_hostile_content_does_not_execute(analyst: Session, world: World, path: 
 
 
 def test_hostile_alert_page_shows_text_not_markup(analyst: Session, world: World, artifacts: Path) -> None:
-    evil = next(a for a in alerts_list(world.config) if "onerror" in a["title"])
+    evil = next(a for a in (a.as_dict() for a in list_alerts(world.app)) if "onerror" in a["title"])
     analyst.goto(f"/alerts/{evil['id']}")
     text = analyst.page.inner_text("main")
     assert "<img src=x onerror=alert(1)>" in text and "<script>alert(1)</script>" in text

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from alerts.admin import alerts_show
 from core.matches import match_id
 from monitors.store import MatchStore
 from monitors.verdicts import get_verdict
+from narrawatch.read.alerts import show_alert
 from tests.api.world import World
 from tests.web.conftest import Session
 
@@ -20,7 +20,7 @@ NOTE = "<b>reports</b> on the strike, does not assert the claim"
 
 def _alert_with_evidence(world: World) -> tuple[str, list[str]]:
     for alert_id in world.alert_ids:
-        shown = alerts_show(world.config, alert_id)
+        shown = show_alert(world.app, alert_id).as_dict()
         ids = [match_id(m["document_id"], m["narrative_id"]) for e in shown["events"] for m in e["evidence"]]
         if len(ids) >= 2:
             return alert_id, ids
@@ -53,7 +53,7 @@ def test_analyst_rejects_a_match_on_the_alert_page(analyst: Session, world: Worl
         assert v is not None and (v.verdict, v.analyst, v.note) == ("rejected", "alice", NOTE)
         assert ids[0] not in {m.id for m in store.matches()}
     # Then confirm another one from the narrative page.
-    narrative = alerts_show(world.config, alert_id)["events"][0]["narrative_id"]
+    narrative = show_alert(world.app, alert_id).as_dict()["events"][0]["narrative_id"]
     analyst.goto(f"/narratives/{narrative}?page_size=100")
     other = analyst.page.locator(f"article#match-{ids[1]}")
     assert other.count() == 1

@@ -320,7 +320,7 @@ class TelegramSpider(SourceSpider):
             language_hint=self.source.language,
             author=post.author or "",
             extraction="telegram",
-            outlet=self.source.outlet or f"t.me/{self.source.channel}",
+            outlet=self.source.outlet or self.source.default_outlet,
             links=post.links,
             forwarded_from=post.forwarded_from or "",
             views=post.views,

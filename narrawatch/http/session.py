@@ -1,4 +1,5 @@
-"""What every request handler needs: the opened App, stores, the session signer, and who is asking."""
+"""Who is asking: the server's context (the opened App and the session signer), principals from
+bearer tokens or signed session cookies, and role checks — shared by the API and the web pages."""
 
 from __future__ import annotations
 
@@ -14,21 +15,21 @@ from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from core.settings import Config
-from monitors.catalogue import Catalogue
-from monitors.store import MatchStore
-from narrawatch.api.auth import TokenStore, role_allows
-from narrawatch.api.errors import ApiError
 from narrawatch.app import App
+from narrawatch.http.errors import HttpError
+from narrawatch.http.tokens import role_allows
 
 __all__ = [
     "SESSION_COOKIE",
     "SESSION_MAX_AGE",
-    "ApiContext",
     "Principal",
+    "ServerContext",
+    "get_app",
     "get_ctx",
     "load_secret_key",
     "principal_from_request",
     "require",
+    "require_role",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,22 +64,25 @@ class Principal:
     csrf: str = ""
     """The session's CSRF token (web sessions only)."""
 
+    def can(self, role: str) -> bool:
+        """Whether this caller's role includes ``role`` (``read`` < ``analyst``)."""
+        return role_allows(self.role, role)
 
-class ApiContext:
-    """Shared state of one API app (created by :func:`narrawatch.api.create_app`)."""
+
+class ServerContext:
+    """What requests need from one server: the opened App (tokens, stores, index come from it)
+    and the session signer. Created by :func:`narrawatch.server.create_app`."""
 
     def __init__(self, config: Config, app: App | None) -> None:
         self.config = config
         self._app = app
-        self.tokens = TokenStore.for_config(config)
-        self.matches = MatchStore(config.data_dir / "matches.sqlite")
         self.signer = URLSafeTimedSerializer(load_secret_key(config), salt="narrawatch.session")
 
     @property
     def app(self) -> App:
         """The opened App (503 while the server is starting)."""
         if self._app is None:
-            raise ApiError(503, "the index is not open yet")
+            raise HttpError(503, "the index is not open yet")
         return self._app
 
     def attach(self, app: App | None) -> None:
@@ -90,42 +94,37 @@ class ApiContext:
         """True while no index exists yet (a fresh install before its first ingest)."""
         return self._app is not None and bool(getattr(self._app.index, "pending", False))
 
-    @property
-    def catalogue(self) -> Catalogue:
-        """The narrative catalogue (empty when the config has none)."""
-        cat = self.config.extra.get("narratives")
-        return cat if isinstance(cat, Catalogue) else Catalogue()
-
-    def close(self) -> None:
-        """Close the stores this context opened (not the App)."""
-        self.tokens.close()
-        self.matches.close()
-
-    # -- sessions -------------------------------------------------------------------------------
-
     def session_cookie(self, token_hash: str) -> tuple[str, str]:
         """A signed session value for a verified token, and its CSRF token."""
         csrf = secrets.token_urlsafe(24)
         return self.signer.dumps({"t": token_hash, "c": csrf}), csrf
 
     def session_principal(self, value: str) -> Principal | None:
-        """The principal of a signed session cookie whose token is still active, or None."""
+        """The principal of a signed session cookie whose token is still active, or None (also
+        while the server is starting: the error page asks too)."""
+        if self._app is None:
+            return None
         try:
             data: Any = self.signer.loads(value, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("t"), str):
             return None
-        info = self.tokens.lookup_hash(data["t"])
+        info = self.app.tokens.lookup_hash(data["t"])
         if info is None or not info.active:
             return None
         return Principal(info.name, info.role, info.token_hash, str(data.get("c", "")))
 
 
-def get_ctx(request: Request) -> ApiContext:
-    """The app's context (FastAPI dependency)."""
-    ctx: ApiContext = request.app.state.ctx
+def get_ctx(request: Request) -> ServerContext:
+    """The server's context (FastAPI dependency)."""
+    ctx: ServerContext = request.app.state.ctx
     return ctx
+
+
+def get_app(request: Request) -> App:
+    """The opened App (FastAPI dependency; 503 while the server is starting)."""
+    return get_ctx(request).app
 
 
 def principal_from_request(request: Request, *, allow_session: bool) -> Principal:
@@ -135,19 +134,25 @@ def principal_from_request(request: Request, *, allow_session: bool) -> Principa
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "use 'Authorization: Bearer <token>'")
-        info = ctx.tokens.verify(token.strip())
+            raise HttpError(401, "use 'Authorization: Bearer <token>'")
+        info = ctx.app.tokens.verify(token.strip())
         if info is None:
-            raise ApiError(401, "invalid token")
+            raise HttpError(401, "invalid token")
         if not info.active:
-            raise ApiError(401, "token revoked", "token_revoked")
+            raise HttpError(401, "token revoked", "token_revoked")
         return Principal(info.name, info.role, info.token_hash)
     cookie = request.cookies.get(SESSION_COOKIE)
     if allow_session and cookie:
         found = ctx.session_principal(cookie)
         if found is not None:
             return found
-    raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>'")
+    raise HttpError(401, "authentication required: send 'Authorization: Bearer <token>'")
+
+
+def require_role(who: Principal, role: str, message: str | None = None) -> None:
+    """403 unless ``who`` has ``role``."""
+    if not who.can(role):
+        raise HttpError(403, message or f"this needs the '{role}' role; token '{who.name}' has '{who.role}'")
 
 
 def require(role: str) -> Callable[[Request], Principal]:
@@ -159,8 +164,7 @@ def require(role: str) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         who = principal_from_request(request, allow_session=request.method in ("GET", "HEAD"))
-        if not role_allows(who.role, role):
-            raise ApiError(403, f"this needs the '{role}' role; token '{who.name}' has '{who.role}'")
+        require_role(who, role)
         request.state.principal = who
         return who
 

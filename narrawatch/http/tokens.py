@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import NarrawatchError, UnknownNameError
-from core.files import private_file
 from core.settings import Config
+from core.sqlite import Database, Store
+from core.timefmt import from_iso
 
 __all__ = [
     "ROLES",
@@ -102,47 +103,28 @@ class TokenInfo:
         }
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _info(row: tuple[Any, ...]) -> TokenInfo:
     return TokenInfo(
         name=row[0],
         role=row[1],
         created=datetime.fromisoformat(row[2]),
-        revoked_at=_dt(row[3]),
-        last_used=_dt(row[4]),
+        revoked_at=from_iso(row[3]),
+        last_used=from_iso(row[4]),
         token_hash=row[5],
     )
 
 
-class TokenStore:
-    """SQLite table of hashed tokens; thread-safe."""
+class TokenStore(Store):
+    """SQLite table of hashed tokens (file 0600, see :mod:`core.sqlite`); thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        private_file(path)  # 0600: token hashes and names (core.files)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = Database(path, synchronous="FULL")
+        self._db.script(_SCHEMA)
 
     @classmethod
     def for_config(cls, config: Config) -> TokenStore:
         """The store at ``<data_dir>/tokens.sqlite``."""
         return cls(config.data_dir / "tokens.sqlite")
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> TokenStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def create(self, name: str, role: str, now: datetime | None = None) -> str:
         """Create a token and return it (the only time it is visible)."""
@@ -152,9 +134,9 @@ class TokenStore:
             raise NarrawatchError("a token name is 1-100 printable characters")
         token = "nw_" + secrets.token_urlsafe(32)
         created = (now or datetime.now(UTC)).isoformat()
-        with self._lock:
+        with self._db.connection() as db:
             try:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO tokens (name, role, token_hash, created) VALUES (?, ?, ?, ?)",
                     (name, role, hash_token(token), created),
                 )
@@ -164,8 +146,8 @@ class TokenStore:
 
     def revoke(self, name: str, now: datetime | None = None) -> bool:
         """Revoke the active token of this name; False if there is none."""
-        with self._lock:
-            cur = self._db.execute(
+        with self._db.connection() as db:
+            cur = db.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 ((now or datetime.now(UTC)).isoformat(), name),
             )
@@ -173,8 +155,8 @@ class TokenStore:
 
     def list(self) -> list[TokenInfo]:
         """Every token, active first, then by name."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.connection() as db:
+            rows = db.execute(
                 "SELECT name, role, created, revoked_at, last_used, token_hash FROM tokens"
                 " ORDER BY revoked_at IS NOT NULL, name, id"
             ).fetchall()
@@ -182,8 +164,8 @@ class TokenStore:
 
     def lookup_hash(self, token_hash: str) -> TokenInfo | None:
         """The token with this hash (active or revoked), or None."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.connection() as db:
+            row = db.execute(
                 "SELECT name, role, created, revoked_at, last_used, token_hash FROM tokens WHERE token_hash = ?",
                 (token_hash,),
             ).fetchone()
@@ -195,8 +177,8 @@ class TokenStore:
         """The token's info when it exists (revoked or not); records its last use."""
         info = self.lookup_hash(hash_token(token))
         if info is not None and info.active:
-            with self._lock:
-                self._db.execute(
+            with self._db.connection() as db:
+                db.execute(
                     "UPDATE tokens SET last_used = ? WHERE token_hash = ?",
                     (datetime.now(UTC).isoformat(timespec="seconds"), info.token_hash),
                 )

@@ -5,7 +5,7 @@
   ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only from those addresses; the client address and the
   scheme (``https`` → ``Secure`` cookies) then come from the proxy. From anyone else the headers are
   ignored, so a client cannot claim another address to dodge the rate limit.
-* **Authentication failures** (:class:`narrawatch.api.auth.FailureLimiter`): a request that presents
+* **Authentication failures** (:class:`narrawatch.http.tokens.FailureLimiter`): a request that presents
   credentials (an ``Authorization`` header, or the login form) and fails (401, or the login page
   marking ``request.state.auth_failed``) counts against its client address; past the limit such
   requests get 429 with ``Retry-After`` before they are checked.
@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from core.settings import Config
-from narrawatch.api.auth import FailureLimiter
-from narrawatch.api.errors import is_api_path
+from narrawatch.http.errors import is_api_path
+from narrawatch.http.tokens import FailureLimiter
 
 __all__ = ["FORWARDED_HEADERS", "client_address", "install_guards", "is_direct_loopback"]
 

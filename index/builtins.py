@@ -1,0 +1,30 @@
+"""Register the index package's built-ins: the ``embedded`` and ``elasticsearch`` backends and
+the embedders. Called by the composition root (:func:`narrawatch.builtins.register_builtins`)."""
+
+from __future__ import annotations
+
+from core.registry import Registry
+from index import embedders
+from index.base import INDEX_BACKENDS, IndexBackend
+from index.embed import EMBEDDERS, EmbedderFactory
+from index.local import EmbeddedIndex
+
+__all__ = ["register_builtins"]
+
+
+def _elasticsearch() -> type[IndexBackend]:
+    # The Elasticsearch client is an optional, heavy import: only a config that names this
+    # backend (or a lookup of it) loads it.
+    from index.elastic import ElasticsearchIndex
+
+    return ElasticsearchIndex
+
+
+def register_builtins(
+    backends: Registry[type[IndexBackend]] = INDEX_BACKENDS,
+    embedder_registry: Registry[EmbedderFactory] = EMBEDDERS,
+) -> None:
+    """Register the built-in index backends and embedders (idempotent)."""
+    backends.add("embedded", EmbeddedIndex)
+    backends.add_lazy("elasticsearch", _elasticsearch)
+    embedders.register_builtins(embedder_registry)

@@ -1,0 +1,15 @@
+"""Every API router, added to the server app by :func:`mount_api`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from narrawatch.api import alerts, narratives, ops, search, sources, trace
+
+__all__ = ["mount_api"]
+
+
+def mount_api(server: FastAPI) -> None:
+    """Add ``/healthz``, ``/metrics`` and ``/api/v1/...`` to ``server``."""
+    for module in (ops, search, sources, narratives, alerts, trace):
+        server.include_router(module.router)

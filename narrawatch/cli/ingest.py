@@ -1,0 +1,198 @@
+"""The write side and its health: ``config check``, ``crawl``, ``run``, ``sources``, ``stats``, ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import timedelta
+from typing import Any
+
+from core.documents import utcnow
+from core.errors import ConfigError
+from core.serialize import document_to_dict
+from core.settings import load_config
+from narrawatch import __version__
+from narrawatch.app import open_app
+from narrawatch.cli.args import Register, add_filter_args, load, search_filters
+from narrawatch.read.sources import source_health
+from narrawatch.scheduler import in_shard, parse_shard
+from narrawatch.terminal import print_json, print_reports, print_table, progress_printer
+
+__all__ = ["add_commands"]
+
+log = logging.getLogger("narrawatch")
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate the config directory; print every problem as ``file:path: message``."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(str(issue), file=sys.stderr)
+        print(f"{len(exc.issues)} problem(s) in {args.config}", file=sys.stderr)
+        return 2
+    kinds: dict[str, int] = {}
+    for s in config.sources:
+        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    extra = "".join(f", {len(v)} {k}" for k, v in config.extra.items() if hasattr(v, "__len__"))
+    print(f"ok: {len(config.sources)} sources ({summary}){extra}; data in {config.data_dir}")
+    return 0
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    """One pass over all (or the given) sources."""
+    # monitoring pulls in the matcher and detectors: only crawl and run need it
+    from narrawatch.monitoring import attach_monitoring
+
+    config = load(args, require_sources=True)
+    if not args.once:
+        print("crawl runs one pass and needs --once; use 'narrawatch run' for the service", file=sys.stderr)
+        return 2
+    sources = args.source or [s.id for s in config.sources if s.enabled and in_shard(s.id, args.shard)]
+    for sid in sources:
+        config.source(sid)
+    with open_app(config) as app:
+        monitoring = attach_monitoring(app)
+        on_event, stop = progress_printer(sources)
+        try:
+            reports = app.pipeline.ingest(sources, on_event=on_event)
+        finally:
+            stop()
+        if monitoring is not None:
+            monitoring.after_pass()
+        app.pipeline.counters.log(log, "counters")
+    print_reports(reports, args.json)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The service: scheduled crawls (and monitoring) until SIGINT/SIGTERM."""
+    from narrawatch.monitoring import attach_monitoring  # the matcher and detectors, as in crawl
+    from narrawatch.scheduler import Service
+
+    config = load(args, require_sources=True)
+    with open_app(config) as app:
+        service = Service(config, app.pipeline, shard=args.shard)
+        monitoring = attach_monitoring(app)
+        if monitoring is not None:
+            service.add_job("monitoring", monitoring.after_pass, timedelta(seconds=30))
+        api = None
+        if config.service.api.enabled and not args.no_api:
+            from narrawatch.server import ApiServer  # FastAPI and uvicorn: only when the API runs
+
+            api = ApiServer(config, app, host=config.service.api.host, port=config.service.api.port)
+            api.start()
+            log.info("API and web UI on http://%s:%d/", config.service.api.host, api.port)
+        log.info("narrawatch %s: %d sources scheduled; Ctrl-C to stop", __version__, len(config.sources))
+        try:
+            service.run_forever()
+        finally:
+            if api is not None:
+                api.stop()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Documents, passages, counts by source and language, index size, embedding model."""
+    config = load(args, require_sources=True)
+    with open_app(config, read_only=True) as app:
+        stats = app.index.stats().as_dict()
+        stats["backend"] = config.service.index.backend
+    if args.json:
+        print_json(stats)
+    else:
+        for k, v in stats.items():
+            print(f"{k}: {json.dumps(v, ensure_ascii=False, default=str)}")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """Per-source health: status, last success, last error, failures in a row, items in 24 h, documents."""
+    config = load(args, require_sources=True)
+    with open_app(config, read_only=True) as app:
+        rows = [s.as_dict() for s in source_health(app, utcnow())]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        "sources (failing first)",
+        ("id", "kind", "status", "last success", "failures", "items 24h", "documents", "last error", "notes"),
+        [
+            (
+                r["id"],
+                r["kind"],
+                r["status"],
+                (r["last_success"] or "never")[:19],
+                str(r["consecutive_failures"]),
+                str(r["items_24h"]),
+                str(r["documents"]),
+                (r["last_error"] or "")[:80],
+                r.get("notes", ""),
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """One document per line (JSONL) with full text and metadata."""
+    config = load(args, require_sources=True)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    n = 0
+    try:
+        with open_app(config, read_only=True) as app:
+            for doc in app.index.iter_documents(search_filters(args)):
+                out.write(json.dumps(document_to_dict(doc, passages=False), ensure_ascii=False) + "\n")
+                n += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    log.info("exported %d documents", n)
+    return 0
+
+
+def add_commands(sub: Any, command: Register) -> None:
+    """Add ``config check``, ``crawl``, ``run``, ``stats``, ``sources``, ``export`` to ``sub``."""
+    for name, fn in (
+        ("config.check", cmd_config_check),
+        ("crawl", cmd_crawl),
+        ("run", cmd_run),
+        ("stats", cmd_stats),
+        ("sources", cmd_sources),
+        ("export", cmd_export),
+    ):
+        command(name)(fn)
+
+    cfg = sub.add_parser("config", help="configuration tools").add_subparsers(dest="sub", required=True)
+    cfg.add_parser("check", help="validate the config directory").set_defaults(func="config.check")
+
+    p = sub.add_parser("crawl", help="crawl sources once")
+    p.add_argument("--once", action="store_true", help="one pass (required)")
+    p.add_argument("--source", action="append", help="only this source id (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--shard", type=parse_shard, help="I/N: only sources whose id hashes to shard I of N")
+    p.set_defaults(func="crawl")
+
+    p = sub.add_parser("run", help="run the scheduled service")
+    p.add_argument("--shard", type=parse_shard, help="I/N: run only sources whose id hashes to shard I of N")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP API and web UI")
+    p.set_defaults(func="run")
+
+    p = sub.add_parser("stats", help="index statistics")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="stats")
+
+    p = sub.add_parser("sources", help="per-source health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="sources")
+
+    p = sub.add_parser("export", help="export documents")
+    p.add_argument("--format", choices=["jsonl"], default="jsonl")
+    p.add_argument("--output", "-o", help="file (default stdout)")
+    add_filter_args(p)
+    p.set_defaults(func="export")

@@ -1,0 +1,50 @@
+"""One stored document with its passages (the document page, ``GET /api/v1/documents/{id}``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.documents import Document
+from core.errors import NotFoundError
+from narrawatch.app import App
+from narrawatch.read._time import iso
+
+__all__ = ["DocumentView", "document"]
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A stored document as the surfaces show it."""
+
+    doc: Document
+
+    def as_dict(self) -> dict[str, Any]:
+        """Metadata, full text and passages (``index``, ``start``, ``text``)."""
+        doc = self.doc
+        return {
+            "id": doc.id,
+            "source_id": doc.source_id,
+            "kind": doc.kind,
+            "url": doc.url,
+            "title": doc.title,
+            "language": doc.language,
+            "published": iso(doc.published),
+            "fetched": iso(doc.fetched),
+            "outlet": doc.outlet,
+            "author": doc.author,
+            "forwarded_from": doc.forwarded_from,
+            "views": doc.views,
+            "links": list(doc.links),
+            "media": list(doc.media),
+            "text": doc.text,
+            "passages": [{"index": p.index, "start": p.start, "text": p.text} for p in doc.passages],
+        }
+
+
+def document(app: App, doc_id: str) -> DocumentView:
+    """The stored document ``doc_id``; :class:`~core.errors.NotFoundError` if absent."""
+    doc = app.index.get(doc_id)
+    if doc is None:
+        raise NotFoundError(f"no document {doc_id!r}")
+    return DocumentView(doc)

@@ -1,0 +1,110 @@
+"""Emerging themes (clusters of recent passages no narrative matched) and their promotion.
+
+A promoted theme becomes a disabled draft narrative in ONE place for every surface:
+``<data_dir>/narrative_drafts/<narrative_id>.yaml`` (:func:`drafts_dir`). An operator reviews
+the draft and moves it into ``config/narratives/`` to load it; nothing an analyst clicks changes
+the running catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConflictError, NotFoundError
+from monitors.themes import Theme, discover_themes, promote_theme
+from narrawatch.app import App
+
+__all__ = [
+    "DEFAULT_THEME_WINDOW",
+    "THEMES_CACHE_SECONDS",
+    "Promotion",
+    "drafts_dir",
+    "list_themes",
+    "promote",
+    "promote_theme_to_draft",
+]
+
+log = logging.getLogger(__name__)
+
+THEMES_CACHE_SECONDS = 300.0
+DEFAULT_THEME_WINDOW = timedelta(days=7)
+DEFAULT_MIN_SIZE = 5
+DEFAULT_MAX_THEMES = 20
+
+_lock = threading.Lock()
+_CacheKey = tuple[str, str, int, int]
+# Per App (weakly held: a closed, dropped App takes its themes with it): key -> (monotonic time, themes).
+_cache: weakref.WeakKeyDictionary[App, dict[_CacheKey, tuple[float, list[Theme]]]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A theme written as a draft narrative."""
+
+    theme_id: str
+    narrative_id: str
+    path: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        """theme_id, narrative_id, path (of the draft YAML)."""
+        return {"theme_id": self.theme_id, "narrative_id": self.narrative_id, "path": str(self.path)}
+
+
+def drafts_dir(app: App) -> Path:
+    """Where promoted themes are written: ``<data_dir>/narrative_drafts``."""
+    return app.config.data_dir / "narrative_drafts"
+
+
+def list_themes(
+    app: App,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    min_size: int = DEFAULT_MIN_SIZE,
+    max_themes: int = DEFAULT_MAX_THEMES,
+) -> list[Theme]:
+    """Themes among documents published in ``[since, until)`` (default: the last 7 days), best
+    first; cached per App for :data:`THEMES_CACHE_SECONDS` (clustering is slow)."""
+    since = since or datetime.now(UTC) - DEFAULT_THEME_WINDOW
+    key = (
+        since.isoformat(timespec="minutes"),
+        until.isoformat(timespec="minutes") if until else "",
+        min_size,
+        max_themes,
+    )
+    with _lock:
+        hit = _cache.get(app, {}).get(key)
+        if hit and time.monotonic() - hit[0] < THEMES_CACHE_SECONDS:
+            return hit[1]
+    themes = discover_themes(
+        app.index, since=since, until=until, matches=app.matches, min_size=min_size, max_themes=max_themes
+    )
+    with _lock:
+        _cache.setdefault(app, {})[key] = (time.monotonic(), themes)
+    return themes
+
+
+def promote_theme_to_draft(app: App, theme: Theme, narrative_id: str) -> Promotion:
+    """Write ``theme`` as the disabled draft narrative ``narrative_id`` into :func:`drafts_dir`;
+    :class:`~core.errors.ConflictError` if the catalogue already has that id."""
+    if narrative_id in {n.id for n in app.catalogue.narratives}:
+        raise ConflictError(f"narrative {narrative_id!r} already exists in the catalogue")
+    path = promote_theme(theme, narrative_id, drafts_dir(app))
+    log.info("theme %s promoted to draft narrative %s at %s", theme.id, narrative_id, path)
+    return Promotion(theme.id, narrative_id, path)
+
+
+def promote(app: App, theme_id: str, narrative_id: str, since: datetime | None = None) -> Promotion:
+    """Promote the theme ``theme_id`` of the current window (see :func:`promote_theme_to_draft`);
+    :class:`~core.errors.NotFoundError` if no current theme has that id."""
+    theme = next((t for t in list_themes(app, since) if t.id == theme_id), None)
+    if theme is None:
+        raise NotFoundError(f"no theme {theme_id!r} in the current window (themes are recomputed every few minutes)")
+    return promote_theme_to_draft(app, theme, narrative_id)

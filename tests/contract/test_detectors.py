@@ -1,0 +1,149 @@
+"""The detector contract, run against every registered detector (a new one must add a profile).
+
+Built from real posts (tests/data/alerts/telegram_timeline.jsonl, via tests/support/timeline.py):
+
+* windows: at a moment where the detector fires on the real timeline it reports events; at
+  moments where every item lies outside its windows (before the first post, long after the
+  last; for source silence, just inside ``silent_for``) it reports nothing;
+* copies collapse: adding a verbatim repost of every match (same outlet, a minute later) changes
+  no event's identity, so a repost is never new evidence;
+* identity: the same input twice gives the same event ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.events import DETECTORS, SourceHealth
+from core.matches import Match
+from monitors.detectors import build_detector
+from monitors.store import MatchStore
+from tests.support.timeline import load_posts, posts_to_matches
+
+TIMELINE = Path(__file__).resolve().parents[1] / "data" / "alerts" / "telegram_timeline.jsonl"
+POSTS = load_posts(TIMELINE)
+FIRST = min(datetime.fromisoformat(str(p["date"])) for p in POSTS)
+LAST = max(datetime.fromisoformat(str(p["date"])) for p in POSTS)
+
+
+def _last_items(now: datetime) -> dict[str, datetime]:
+    last: dict[str, datetime] = {}
+    for p in POSTS:
+        t = datetime.fromisoformat(str(p["date"]))
+        if t <= now:
+            key = f"tg{abs(int(str(p['channel_id'])))}"
+            last[key] = max(last.get(key, t), t)
+    return last
+
+
+def health_at(now: datetime) -> list[SourceHealth]:
+    """Each channel healthy, its last post up to ``now`` as its last item."""
+    return [SourceHealth(k, v, "", None, 0, 0, v) for k, v in sorted(_last_items(now).items())]
+
+
+SILENT_FOR = timedelta(hours=48)
+
+
+def _last_channel_health(now: datetime) -> list[SourceHealth]:
+    """The health of the channel that posted last in the timeline (it then goes quiet)."""
+    return [h for h in health_at(LAST) if h.last_item == LAST]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a detector is exercised: options, a firing moment, moments where all is outside its windows."""
+
+    options: dict[str, Any]
+    fires_at: datetime
+    quiet_at: tuple[datetime, ...] = (FIRST - timedelta(seconds=1), LAST + timedelta(days=400))
+    health: Callable[[datetime], list[SourceHealth]] = field(default=lambda now: [])
+
+
+PROFILES: dict[str, Profile] = {
+    "recurrence": Profile({}, datetime(2024, 11, 21, 18, tzinfo=UTC)),
+    "spike": Profile({}, datetime(2024, 11, 21, 18, tzinfo=UTC)),
+    "new_outlet": Profile({"lookback": "1h"}, datetime(2024, 11, 21, 18, tzinfo=UTC)),
+    "new_language": Profile({"lookback": "24h"}, datetime(2024, 6, 22, tzinfo=UTC)),
+    "coordinated_burst": Profile({"similarity": 0.65}, datetime(2024, 11, 11, 16, tzinfo=UTC)),
+    # Silence: the channel that posted last goes quiet; 48h later it is silent, a second earlier not.
+    "source_silence": Profile(
+        {"silent_for": "48h"},
+        LAST + SILENT_FOR,
+        quiet_at=(LAST, LAST + SILENT_FOR - timedelta(seconds=1)),
+        health=_last_channel_health,
+    ),
+}
+
+
+def test_every_registered_detector_has_a_profile() -> None:
+    assert set(PROFILES) == set(DETECTORS.names()), "add a contract profile for each new detector"
+
+
+def _store(path: Path, extra: list[Match] | None = None) -> MatchStore:
+    store = MatchStore(path)
+    store.add(posts_to_matches(POSTS) + (extra or []))
+    return store
+
+
+@pytest.fixture(params=DETECTORS.names())
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> MatchStore:
+    return _store(tmp_path / "matches.sqlite")
+
+
+def _detect(name: str, store: MatchStore, now: datetime) -> list[Any]:
+    profile = PROFILES[name]
+    return build_detector(name, profile.options).detect(store, profile.health(now), now, {})
+
+
+def test_fires_inside_and_stays_quiet_outside_its_windows(name: str, store: MatchStore) -> None:
+    profile = PROFILES[name]
+    events = _detect(name, store, profile.fires_at)
+    assert events, f"{name} should fire at {profile.fires_at}"
+    for e in events:
+        assert e.detector == name and e.window_start <= e.window_end <= profile.fires_at
+        assert all(m.published < profile.fires_at for m in e.evidence)
+    for now in profile.quiet_at:
+        assert _detect(name, store, now) == [], f"{name} fired at {now}, outside its windows"
+
+
+def _reposts(matches: list[Match]) -> list[Match]:
+    """A verbatim repost of every match: same outlet, source and text, a minute later."""
+    minute = timedelta(minutes=1)
+    return [
+        replace(
+            m,
+            document_id=m.document_id + "-repost",
+            url=m.url + "?repost",
+            published=m.published + minute,
+            seen=(m.seen + minute) if m.seen else None,
+        )
+        for m in matches
+    ]
+
+
+def test_verbatim_reposts_count_once(name: str, store: MatchStore, tmp_path: Path) -> None:
+    now = PROFILES[name].fires_at
+    before = {e.identity for e in _detect(name, store, now)}
+    with_copies = _store(tmp_path / "copies.sqlite", _reposts(posts_to_matches(POSTS)))
+    after = {e.identity for e in _detect(name, with_copies, now)}
+    assert before and after == before
+
+
+def test_event_identity_is_stable(name: str, store: MatchStore, tmp_path: Path) -> None:
+    now = PROFILES[name].fires_at
+    first = [e.identity for e in _detect(name, store, now)]
+    again = [e.identity for e in _detect(name, _store(tmp_path / "again.sqlite"), now)]
+    assert first and first == again
+    later = [e.identity for e in _detect(name, store, now)]  # and re-running on the same store
+    assert later == first
