@@ -26,7 +26,15 @@ from alerts import channels
 from alerts.channels.base import CHANNEL_KINDS, Channel, ChannelDisabled, ChannelSettings
 from core.errors import ConfigIssue, UnknownNameError
 from core.events import DETECTORS, Severity
-from core.settings import Duration, StrictModel, format_loc, read_yaml, register_section, validation_issues
+from core.settings import (
+    Duration,
+    StrictModel,
+    display_path,
+    format_loc,
+    read_yaml,
+    register_section,
+    validation_issues,
+)
 
 __all__ = [
     "AlertsConfig",
@@ -119,13 +127,6 @@ def _files(root: Path) -> list[Path]:
     return files
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def load_alerts_dir(root: Path, issues: list[ConfigIssue]) -> AlertsConfig:
     """Read ``<root>/alerts.yaml`` and ``<root>/alerts/*.yaml``; append problems to ``issues``."""
     rules: list[tuple[str, tuple[int | str, ...], RuleSettings]] = []
@@ -133,7 +134,7 @@ def load_alerts_dir(root: Path, issues: list[ConfigIssue]) -> AlertsConfig:
     channel_where: dict[str, str] = {}
     outbox: OutboxSettings | None = None
     for path in _files(root):
-        rel = _rel(path, root)
+        rel = display_path(path, root)
         data, errs = read_yaml(path, root)
         issues.extend(errs)
         if errs or data is None:

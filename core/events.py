@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from core.matches import Match
 from core.registry import Registry
+from core.timefmt import from_iso, iso
 
 __all__ = [
     "DETECTORS",
@@ -72,7 +73,7 @@ class DetectorEvent:
         basis = (
             "|".join([self.detector, self.key, *docs])
             if docs
-            else f"{self.detector}|{self.key}|{_iso(self.window_start)}"
+            else f"{self.detector}|{self.key}|{iso(self.window_start)}"
         )
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
@@ -153,14 +154,6 @@ class DetectorKind:
 DETECTORS: Registry[DetectorKind] = Registry("detector")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def match_to_dict(m: Match) -> dict[str, Any]:
     """A JSON-ready dict of a :class:`Match` (inverse: :func:`match_from_dict`).
 
@@ -188,8 +181,8 @@ def match_to_dict(m: Match) -> dict[str, Any]:
         "keywords": list(m.keywords),
         "fingerprint": list(m.fingerprint),
         "forwarded_from": m.forwarded_from,
-        "matched_at": _iso(m.matched_at),
-        "seen": _iso(m.seen),
+        "matched_at": iso(m.matched_at),
+        "seen": iso(m.seen),
     }
 
 
@@ -216,8 +209,8 @@ def match_from_dict(d: Mapping[str, Any]) -> Match:
         keywords=tuple(d.get("keywords", ())),
         fingerprint=tuple(int(x) for x in d.get("fingerprint", ())),
         forwarded_from=d.get("forwarded_from", ""),
-        matched_at=_dt(d.get("matched_at")),
-        seen=_dt(d.get("seen")),
+        matched_at=from_iso(d.get("matched_at")),
+        seen=from_iso(d.get("seen")),
     )
 
 

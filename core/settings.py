@@ -45,6 +45,7 @@ __all__ = [
     "SourceKind",
     "StrictModel",
     "TelegramSource",
+    "display_path",
     "format_loc",
     "load_config",
     "parse_duration",
@@ -432,7 +433,7 @@ def validation_issues(file: str, exc: ValidationError, prefix: tuple[int | str, 
 
 def read_yaml(path: Path, root: Path) -> tuple[Any, list[ConfigIssue]]:
     """Parse one YAML file; on failure return an issue with the line number."""
-    rel = _rel(path, root)
+    rel = display_path(path, root)
     try:
         with path.open("r", encoding="utf-8") as fh:
             return yaml.safe_load(fh), []
@@ -445,7 +446,8 @@ def read_yaml(path: Path, root: Path) -> tuple[Any, list[ConfigIssue]]:
         return None, [ConfigIssue(rel, "", f"cannot read: {exc}")]
 
 
-def _rel(path: Path, root: Path) -> str:
+def display_path(path: Path, root: Path) -> str:
+    """``path`` relative to the config root when it is inside it (for `file:path: message` errors)."""
     try:
         return str(path.relative_to(root))
     except ValueError:
@@ -467,7 +469,7 @@ def _load_sources(root: Path, issues: list[ConfigIssue]) -> tuple[list[SourceBas
     seen: dict[str, str] = {}
     for path in _source_files(root):
         files.append(path)
-        rel = _rel(path, root)
+        rel = display_path(path, root)
         data, errs = read_yaml(path, root)
         issues.extend(errs)
         if errs or data is None:

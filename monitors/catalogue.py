@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError, ConfigIssue, UnknownNameError
-from core.settings import Config, StrictModel, read_yaml, register_section, validation_issues
+from core.settings import Config, StrictModel, display_path, read_yaml, register_section, validation_issues
 from monitors.decision import LearnedState, load_learned, narrative_fingerprint
 
 __all__ = [
@@ -155,13 +155,6 @@ def narrative_files(root: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def load_catalogue(root: Path | str, issues: list[ConfigIssue] | None = None) -> Catalogue:
     """Load ``<root>/narratives/*.yaml``; problems go to ``issues`` (invalid files are skipped).
 
@@ -172,7 +165,7 @@ def load_catalogue(root: Path | str, issues: list[ConfigIssue] | None = None) ->
     narratives: list[Narrative] = []
     files: dict[str, Path] = {}
     for path in narrative_files(root):
-        rel = _rel(path, root)
+        rel = display_path(path, root)
         data, errs = read_yaml(path, root)
         sink.extend(errs)
         if errs:
@@ -192,7 +185,9 @@ def load_catalogue(root: Path | str, issues: list[ConfigIssue] | None = None) ->
         if narrative.id in files:
             sink.append(
                 ConfigIssue(
-                    rel, "id", f"duplicate narrative id {narrative.id!r} (also in {_rel(files[narrative.id], root)})"
+                    rel,
+                    "id",
+                    f"duplicate narrative id {narrative.id!r} (also in {display_path(files[narrative.id], root)})",
                 )
             )
             continue

@@ -19,8 +19,8 @@ from alerts.render import render_text
 from alerts.rules import AlertEngine, run_rule
 from core.errors import UnknownNameError
 from core.events import Alert, DetectorEvent, SourceHealth, alert_to_dict
+from core.timefmt import iso_utc
 from narrawatch.app import App
-from narrawatch.read._time import iso
 from narrawatch.read.sources import detector_health
 
 __all__ = [
@@ -50,8 +50,8 @@ class AlertSummary:
             "rule": r.rule,
             "severity": r.severity,
             "title": r.title,
-            "created": iso(r.created),
-            "acked_at": iso(r.acked_at),
+            "created": iso_utc(r.created),
+            "acked_at": iso_utc(r.acked_at),
             "acked_by": r.acked_by,
             "ack_note": r.ack_note,
             "deliveries": dict(r.deliveries),
@@ -71,7 +71,7 @@ class AlertDetail:
         row = self.row
         out = alert_to_dict(self.alert)
         out["text"] = render_text(self.alert)
-        out["acked_at"] = iso(row.acked_at) if row else None
+        out["acked_at"] = iso_utc(row.acked_at) if row else None
         out["acked_by"] = row.acked_by if row else ""
         out["ack_note"] = row.ack_note if row else ""
         out["deliveries"] = [
@@ -80,8 +80,8 @@ class AlertDetail:
                 "status": d.status,
                 "attempts": d.attempts,
                 "idempotency_key": d.idempotency_key,
-                "next_attempt_at": iso(d.next_attempt_at),
-                "sent_at": iso(d.sent_at),
+                "next_attempt_at": iso_utc(d.next_attempt_at),
+                "sent_at": iso_utc(d.sent_at),
                 "last_error": d.last_error,
             }
             for d in self.deliveries
@@ -105,7 +105,7 @@ class AckResult:
         return {
             "id": self.id,
             "changed": self.changed,
-            "acked_at": iso(self.acked_at),
+            "acked_at": iso_utc(self.acked_at),
             "acked_by": self.acked_by,
             "ack_note": self.ack_note,
         }

@@ -7,8 +7,8 @@ from typing import Any
 
 from core.documents import Document
 from core.errors import NotFoundError
+from core.timefmt import iso_utc
 from narrawatch.app import App
-from narrawatch.read._time import iso
 
 __all__ = ["DocumentView", "document"]
 
@@ -29,8 +29,8 @@ class DocumentView:
             "url": doc.url,
             "title": doc.title,
             "language": doc.language,
-            "published": iso(doc.published),
-            "fetched": iso(doc.fetched),
+            "published": iso_utc(doc.published),
+            "fetched": iso_utc(doc.fetched),
             "outlet": doc.outlet,
             "author": doc.author,
             "forwarded_from": doc.forwarded_from,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from core.errors import NotFoundError
 from core.matches import Match, match_id
+from core.timefmt import iso_utc
 from monitors.catalogue import Narrative
 from monitors.verdicts import (
     Verdict,
@@ -27,7 +28,6 @@ from monitors.verdicts import (
 from monitors.verdicts import list_matches as _list_matches
 from monitors.verdicts import record_verdict as _record_verdict
 from narrawatch.app import App
-from narrawatch.read._time import iso
 from narrawatch.read.params import MatchParams
 from narrawatch.verdict_export import verdict_gold_lines
 
@@ -73,7 +73,7 @@ class MatchView:
             "source_id": m.source_id,
             "outlet": m.outlet,
             "language": m.language,
-            "published": iso(m.published),
+            "published": iso_utc(m.published),
             "url": m.url,
             "title": m.title,
             "keywords": list(m.keywords),
@@ -139,8 +139,8 @@ class MatchSummary:
             "timeline": [{"day": d, "count": n} for d, n in self.timeline],
             "top_outlets": [{"name": k, "count": n} for k, n in self.top_outlets],
             "top_languages": [{"name": k, "count": n} for k, n in self.top_languages],
-            "first": iso(self.first),
-            "last": iso(self.last),
+            "first": iso_utc(self.first),
+            "last": iso_utc(self.last),
         }
 
 

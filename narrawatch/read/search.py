@@ -19,8 +19,8 @@ from typing import Any
 
 from core.documents import SearchFilters, SearchHit, SearchQuery
 from core.safe_text import csv_cell, escape_bidi
+from core.timefmt import iso_utc
 from narrawatch.app import App
-from narrawatch.read._time import iso
 from narrawatch.read.params import EXPORT_MAX, SearchParams
 
 __all__ = [
@@ -87,7 +87,7 @@ class SearchResult:
             "url": h.url,
             "source_id": h.source_id,
             "language": h.language,
-            "published": iso(h.published),
+            "published": iso_utc(h.published),
             "score": round(float(h.score), 6),
             "keyword_rank": h.keyword_rank,
             "semantic_rank": h.semantic_rank,
@@ -101,7 +101,7 @@ class SearchResult:
         return {
             "rank": self.rank,
             "document_id": h.document_id,
-            "published": iso(h.published),
+            "published": iso_utc(h.published),
             "source_id": h.source_id,
             "language": h.language,
             "title": h.title,
