@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from alerts.outbox import Outbox
     from crawlers.sightings import SightingStore
     from crawlers.state import CrawlStateStore
-    from index.base import DocumentIndex
+    from index.base import DocumentIndex, IndexLifecycle
     from index.embed import Embedder
     from monitors.catalogue import Catalogue
     from monitors.store import MatchStore
@@ -151,6 +151,13 @@ class App:
         from narrawatch.http.tokens import TokenStore
 
         return self._part("tokens", lambda: TokenStore.for_config(self.config))
+
+    @property
+    def lifecycle(self) -> IndexLifecycle:
+        """Create / status / reindex of the configured index backend (opens nothing itself)."""
+        from narrawatch.backends import index_lifecycle
+
+        return self._part("lifecycle", lambda: index_lifecycle(self.config))
 
     def is_open(self, name: str) -> bool:
         """Whether the part ``name`` (e.g. ``"index"``) has been opened."""

@@ -20,16 +20,7 @@ router = APIRouter(prefix="/api/v1")
 @router.get("/alerts", summary="Alerts, newest first")
 def list_alerts(app: AppDep, who: Reader, p: Annotated[AlertParams, Query()]) -> list[dict[str, Any]]:
     """Filtered by rule, severity, unacknowledged and time."""
-    rows = alerts.list_alerts(
-        app,
-        since=p.since,
-        until=p.until,
-        rule=p.rule,
-        severity=p.severity,
-        unacked=p.unacked,
-        limit=p.limit,
-        offset=p.offset,
-    )
+    rows = alerts.list_alerts(app, p)
     return [r.as_dict() for r in rows]
 
 

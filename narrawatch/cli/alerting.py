@@ -8,10 +8,13 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from core.documents import utcnow
 from narrawatch.app import open_app
 from narrawatch.cli.args import Register, bounded_int, load, when_arg
 from narrawatch.read.alerts import ack_alert, list_alerts, rules_test, show_alert
+from narrawatch.read.params import MAX_ALERTS_PAGE, AlertParams
 from narrawatch.terminal import print_json
 
 __all__ = ["RULES_TEST_MAX_EVALUATIONS", "add_commands"]
@@ -25,20 +28,21 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     if args.since is not None and args.until is not None and args.since >= args.until:
         print(f"--since {args.since.isoformat()} is not before --until {args.until.isoformat()}", file=sys.stderr)
         return 2
+    try:
+        page = AlertParams(
+            since=args.since,
+            until=args.until,
+            rule=args.rule,
+            severity=args.severity,
+            unacked=args.unacked,
+            limit=args.limit,
+            offset=args.offset,
+        )
+    except ValidationError as exc:
+        print("alerts list: " + "; ".join(str(e["msg"]) for e in exc.errors()), file=sys.stderr)
+        return 2
     with open_app(load(args), read_only=True) as app:
-        rows = [
-            a.as_dict()
-            for a in list_alerts(
-                app,
-                since=args.since,
-                until=args.until,
-                rule=args.rule,
-                severity=args.severity,
-                unacked=args.unacked,
-                limit=args.limit,
-                offset=args.offset,
-            )
-        ]
+        rows = [a.as_dict() for a in list_alerts(app, page)]
     if args.json:
         print_json(rows)
         return 0
@@ -123,7 +127,12 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--rule")
     p.add_argument("--severity", choices=("info", "warning", "critical"))
     p.add_argument("--unacked", action="store_true")
-    p.add_argument("--limit", type=bounded_int(1, 10_000), default=50, help="rows per page, 1..10000 (default 50)")
+    p.add_argument(
+        "--limit",
+        type=bounded_int(1, MAX_ALERTS_PAGE),
+        default=50,
+        help=f"rows per page, 1..{MAX_ALERTS_PAGE} (default 50)",
+    )
     p.add_argument("--offset", type=bounded_int(0, 10_000_000), default=0, help="skip this many rows (paging)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="alerts.list")

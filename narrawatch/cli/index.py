@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from narrawatch.backends import index_lifecycle, open_embedder
+from narrawatch.app import open_app
 from narrawatch.cli.args import Register
 from narrawatch.cli.args import load as _config
 from narrawatch.terminal import print_json as _out
@@ -18,14 +18,13 @@ __all__ = ["add_commands", "cmd_index"]
 
 def cmd_index(args: argparse.Namespace) -> int:
     """index create | status | reindex, for the configured backend."""
-    config = _config(args)
-    lifecycle = index_lifecycle(config)
-    if args.action == "status":
-        _out(lifecycle.status())
-    elif args.action == "create":
-        print(lifecycle.create(open_embedder(config).space))
-    else:
-        _out(lifecycle.reindex(open_embedder(config)))
+    with open_app(_config(args)) as app:
+        if args.action == "status":
+            _out(app.lifecycle.status())
+        elif args.action == "create":
+            print(app.lifecycle.create(app.embedder.space))
+        else:
+            _out(app.lifecycle.reindex(app.embedder))
     return 0
 
 

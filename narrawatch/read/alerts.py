@@ -21,6 +21,7 @@ from core.errors import UnknownNameError
 from core.events import Alert, DetectorEvent, SourceHealth, alert_to_dict
 from core.timefmt import iso_utc
 from narrawatch.app import App
+from narrawatch.read.params import AlertParams
 from narrawatch.read.sources import detector_health
 
 __all__ = [
@@ -111,21 +112,18 @@ class AckResult:
         }
 
 
-def list_alerts(
-    app: App,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    rule: str | None = None,
-    severity: str | None = None,
-    unacked: bool = False,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[AlertSummary]:
-    """Alerts created in ``[since, until)``, newest first, one page (``limit`` rows after
-    skipping ``offset``; every filter is applied in SQL)."""
+def list_alerts(app: App, p: AlertParams | None = None) -> list[AlertSummary]:
+    """Alerts created in ``[p.since, p.until)``, newest first, one page (``p.limit`` rows after
+    skipping ``p.offset``; every filter is applied in SQL)."""
+    p = p or AlertParams.model_validate({})
     rows = app.outbox.list_alerts(
-        since=since, until=until, rule=rule, severity=severity, unacked=unacked, limit=limit, offset=offset
+        since=p.since,
+        until=p.until,
+        rule=p.rule,
+        severity=p.severity,
+        unacked=p.unacked,
+        limit=p.limit,
+        offset=p.offset,
     )
     return [AlertSummary(r) for r in rows]
 

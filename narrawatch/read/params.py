@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 100
+MAX_ALERTS_PAGE = 10_000
+"""Alert rows in one page (CLI, API and inbox alike; rows are small and read in SQL)."""
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 50
 """Deepest page of a ranked search (page * page_size <= 5000)."""
@@ -107,7 +109,7 @@ class AlertParams(TimeRange):
     rule: Annotated[str | None, Field(max_length=100)] = None
     severity: Literal["info", "warning", "critical"] | None = None
     unacked: bool = False
-    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+    limit: Annotated[int, Field(ge=1, le=MAX_ALERTS_PAGE)] = 50
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     """Rows to skip (paging: the next page starts at ``offset + limit``)."""
 

@@ -34,16 +34,7 @@ def inbox(request: Request, app: AppDep, who: User) -> Response:
     rows: list[dict[str, Any]] = []
     try:
         p = AlertParams.model_validate(raw)
-        listed = alerts.list_alerts(
-            app,
-            since=p.since,
-            until=p.until,
-            rule=p.rule,
-            severity=p.severity,
-            unacked=p.unacked,
-            limit=p.limit,
-            offset=p.offset,
-        )
+        listed = alerts.list_alerts(app, p)
         rows = [r.as_dict() for r in listed]
     except ValidationError as exc:
         error, p = validation_message(exc), AlertParams.model_validate({})

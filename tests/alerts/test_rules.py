@@ -19,6 +19,7 @@ from core.settings import Config, ServiceSettings
 from monitors.store import MatchStore
 from narrawatch.app import App
 from narrawatch.read.alerts import ack_alert, list_alerts, rules_test, show_alert
+from narrawatch.read.params import AlertParams
 from tests.alerts.conftest import NOW
 
 
@@ -160,7 +161,7 @@ def test_cli_helpers_list_show_ack_and_rules_test(tmp_path: Path, store: MatchSt
     assert shown["events"][0]["narrative_id"] == "n-nuclear-threat" and "not a verdict" in shown["text"]
     assert ack_alert(app, listed[0]["id"], by="analyst").changed is True
     assert ack_alert(app, listed[0]["id"]).changed is False
-    assert [a.row.id for a in list_alerts(app, unacked=True)] == [listed[1]["id"], listed[2]["id"]]
+    assert [a.row.id for a in list_alerts(app, AlertParams(unacked=True))] == [listed[1]["id"], listed[2]["id"]]
     with pytest.raises(KeyError):
         show_alert(app, "nope")
     app.close()

@@ -145,8 +145,7 @@ FORBIDDEN_CALLS = {
     "open_index",
     "open_embedder",
 }
-# cli/index.py asks the backend's lifecycle, which needs an embedder before any index exists.
-ALLOWED = {"index.py": {"open_embedder"}}
+ALLOWED: dict[str, set[str]] = {}
 
 
 def _calls(tree: ast.AST) -> set[str]:
