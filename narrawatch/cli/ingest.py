@@ -6,14 +6,12 @@ import argparse
 import json
 import logging
 import sys
-from datetime import timedelta
 from typing import Any
 
 from core.documents import utcnow
 from core.errors import ConfigError
 from core.serialize import document_to_dict
 from core.settings import load_config
-from narrawatch import __version__
 from narrawatch.app import open_app
 from narrawatch.cli.args import Register, add_filter_args, load, search_filters
 from narrawatch.read.sources import source_health
@@ -45,8 +43,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     """One pass over all (or the given) sources."""
-    # monitoring pulls in the matcher and detectors: only crawl and run need it
-    from narrawatch.monitoring import attach_monitoring
+    # the topology pulls in the matcher and detectors: only crawl and run need it
+    from narrawatch.topology import crawl_once
 
     config = load(args, require_sources=True)
     if not args.once:
@@ -56,43 +54,21 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     for sid in sources:
         config.source(sid)
     with open_app(config) as app:
-        monitoring = attach_monitoring(app)
         on_event, stop = progress_printer(sources)
         try:
-            reports = app.pipeline.ingest(sources, on_event=on_event)
+            reports = crawl_once(app, sources, on_event=on_event)
         finally:
             stop()
-        if monitoring is not None:
-            monitoring.after_pass()
-        app.pipeline.counters.log(log, "counters")
     print_reports(reports, args.json)
     return 0 if all(r.ok for r in reports) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The service: scheduled crawls (and monitoring) until SIGINT/SIGTERM."""
-    from narrawatch.monitoring import attach_monitoring  # the matcher and detectors, as in crawl
-    from narrawatch.scheduler import Service
+    from narrawatch.topology import run_service  # the matcher, detectors and scheduler, as in crawl
 
-    config = load(args, require_sources=True)
-    with open_app(config) as app:
-        service = Service(config, app.pipeline, shard=args.shard)
-        monitoring = attach_monitoring(app)
-        if monitoring is not None:
-            service.add_job("monitoring", monitoring.after_pass, timedelta(seconds=30))
-        api = None
-        if config.service.api.enabled and not args.no_api:
-            from narrawatch.server import ApiServer  # FastAPI and uvicorn: only when the API runs
-
-            api = ApiServer(config, app, host=config.service.api.host, port=config.service.api.port)
-            api.start()
-            log.info("API and web UI on http://%s:%d/", config.service.api.host, api.port)
-        log.info("narrawatch %s: %d sources scheduled; Ctrl-C to stop", __version__, len(config.sources))
-        try:
-            service.run_forever()
-        finally:
-            if api is not None:
-                api.stop()
+    with open_app(load(args, require_sources=True)) as app:
+        run_service(app, shard=args.shard, with_api=not args.no_api)
     return 0
 
 
