@@ -39,6 +39,7 @@ __all__ = [
     "EmbeddingSettings",
     "FeedSource",
     "IndexSettings",
+    "PostgresSettings",
     "ServiceSettings",
     "SiteSource",
     "SourceBase",
@@ -332,8 +333,22 @@ class ElasticsearchSettings(StrictModel):
         return self.urls
 
 
+class PostgresSettings(StrictModel):
+    """Connection to PostgreSQL (with pgvector) for ``index.backend: postgresql``.
+
+    The URL, password included, comes only from the environment variable named by ``url_env``."""
+
+    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "NARRAWATCH_PG_URL"
+    pool_size: Annotated[int, Field(ge=1, le=64)] = 4
+    statement_timeout: Duration = timedelta(seconds=30)
+    ef_search: Annotated[int, Field(ge=1, le=1000)] = 100
+    """``hnsw.ef_search`` for semantic queries the HNSW index answers (raised to the window asked)."""
+    table_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")] = "narrawatch"
+    """Tables are ``<prefix>_meta`` and ``<prefix>_<space hash>[_g<n>]_{documents,passages}``."""
+
+
 class IndexSettings(StrictModel):
-    """Where documents live: ``embedded`` (default, on disk) or ``elasticsearch``."""
+    """Where documents live: ``embedded`` (default, on disk), ``elasticsearch`` or ``postgresql``."""
 
     backend: str = "embedded"
     path: str | None = None
@@ -341,6 +356,7 @@ class IndexSettings(StrictModel):
     vector_precision: Literal["float32", "float16"] = "float16"
     """Embedded backend: dtype of the in-memory kNN matrix (float16 halves its RAM; see docs/index.md)."""
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    postgresql: PostgresSettings = PostgresSettings()
 
 
 class ApiSettings(StrictModel):

@@ -1,4 +1,4 @@
-"""Register the index package's built-ins: the ``embedded`` and ``elasticsearch`` backends and
+"""Register the index package's built-ins: the ``embedded``, ``elasticsearch`` and ``postgresql`` backends and
 the embedders. Called by the composition root (:func:`narrawatch.builtins.register_builtins`)."""
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ def _elasticsearch() -> type[IndexBackend]:
     return ElasticsearchIndex
 
 
+def _postgresql() -> type[IndexBackend]:
+    # psycopg is an optional extra (``pip install narrawatch[postgresql]``): imported only when
+    # a config names this backend.
+    from index.postgres import PostgresIndex
+
+    return PostgresIndex
+
+
 def register_builtins(
     backends: Registry[type[IndexBackend]] = INDEX_BACKENDS,
     embedder_registry: Registry[EmbedderFactory] = EMBEDDERS,
@@ -27,4 +35,5 @@ def register_builtins(
     """Register the built-in index backends and embedders (idempotent)."""
     backends.add("embedded", EmbeddedIndex)
     backends.add_lazy("elasticsearch", _elasticsearch)
+    backends.add_lazy("postgresql", _postgresql)
     embedders.register_builtins(embedder_registry)

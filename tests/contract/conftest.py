@@ -4,6 +4,9 @@
   (``embedded`` = float32, ``embedded-float16``).
 * ``elasticsearch`` runs when ``NARRAWATCH_ES_URL`` is set (indexes under a unique prefix,
   dropped afterwards); otherwise it is skipped.
+* ``postgresql`` runs against ``NARRAWATCH_PG_URL``, or, when that is unset, a PostgreSQL 18 +
+  pgvector that :func:`tests.support.pg.pg_url` starts from ``pgserver`` (a dev dependency), so
+  ``make test`` / ``.ci/run`` always run it; tables under a unique prefix, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -87,11 +90,50 @@ def _elasticsearch(url: str) -> IndexFactory:
     return IndexFactory("elasticsearch", make, reopen)
 
 
+def _postgresql(url: str, exact_below: int | None = None) -> IndexFactory:
+    from index.postgres import PostgresIndex
+    from tests.support.pg import unique_prefix
+
+    prefixes: dict[int, str] = {}
+    extra: dict[str, Any] = {} if exact_below is None else {"exact_below": exact_below}
+
+    def make(space: EmbeddingSpace) -> DocumentIndex:
+        prefix = unique_prefix()
+        index = PostgresIndex(url, space, table_prefix=prefix, **extra)
+        prefixes[id(index)] = prefix
+        return index
+
+    def reopen(index: DocumentIndex, space: EmbeddingSpace | None) -> DocumentIndex:
+        prefix = prefixes[id(index)]
+        target = space or index.embedding_space
+        index.close()
+        again = PostgresIndex(url, target, table_prefix=prefix, **extra)
+        prefixes[id(again)] = prefix
+        return again
+
+    return IndexFactory("postgresql" if exact_below is None else "postgresql-hnsw", make, reopen)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A live PostgreSQL URL (see :mod:`tests.support.pg`), or skip."""
+    from tests.support.pg import pg_url as start
+    from tests.support.pg import stop
+
+    url = start()
+    if not url:
+        pytest.skip("NARRAWATCH_PG_URL not set and pgserver not installed")
+    yield url
+    stop()
+
+
 @pytest.fixture(
     params=[
         "embedded",
         "embedded-float16",
         pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("postgresql-hnsw", marks=pytest.mark.postgresql),
     ]
 )
 def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexFactory]:
@@ -100,6 +142,9 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index
         factory = _embedded(tmp_path)
     elif request.param == "embedded-float16":
         factory = _embedded(tmp_path, "float16")
+    elif request.param.startswith("postgresql"):
+        url = request.getfixturevalue("pg_url")
+        factory = _postgresql(url, 0 if request.param == "postgresql-hnsw" else None)
     else:
         url = os.environ.get("NARRAWATCH_ES_URL")
         if not url:
@@ -108,7 +153,7 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index
     yield factory
     for index in reversed(factory.opened):
         try:
-            if factory.name == "elasticsearch":
+            if factory.name == "elasticsearch" or factory.name.startswith("postgresql"):
                 index.drop()  # type: ignore[attr-defined]
             index.close()
         except Exception:  # already closed by a reopen, or dropped

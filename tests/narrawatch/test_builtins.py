@@ -37,7 +37,8 @@ register_builtins()
 register_builtins()
 config = load_config(sys.argv[1])
 print(json.dumps({"before": before, "after": names(), "extra": sorted(config.extra),
-                  "elasticsearch": "elasticsearch" in sys.modules, "scrapy": "scrapy" in sys.modules}))
+                  "elasticsearch": "elasticsearch" in sys.modules, "scrapy": "scrapy" in sys.modules,
+                  "psycopg": "psycopg" in sys.modules}))
 """
 
 
@@ -71,11 +72,11 @@ def test_importing_registers_nothing_the_root_registers_everything(tmp_path: Pat
         "spike",
     ]
     assert after["channels"] == ["email", "slack", "telegram", "webhook"]
-    assert after["backends"] == ["elasticsearch", "embedded"]
+    assert after["backends"] == ["elasticsearch", "embedded", "postgresql"]
     assert {"hashing", "use-multilingual-v3", "sentence-transformers"} <= set(after["embedders"])
     assert after["sections"] == ["alerts", "narratives"] and got["extra"] == ["alerts", "narratives"]
-    # Listing the backends and loading a config import neither Elasticsearch's client nor Scrapy.
-    assert got["elasticsearch"] is False and got["scrapy"] is False
+    # Listing the backends and loading a config import neither Elasticsearch's client, psycopg nor Scrapy.
+    assert got["elasticsearch"] is False and got["scrapy"] is False and got["psycopg"] is False
 
 
 def test_register_builtins_is_idempotent() -> None:

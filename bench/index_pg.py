@@ -1,0 +1,129 @@
+"""PostgreSQL index vs the embedded index on one corpus: ingest passages/s, search p50/p95/p99
+(keyword, semantic, hybrid; unfiltered and source+language+3 months), recall@10 of semantic
+search against exact cosine, size. Prints one JSON object per line.
+
+The corpus is :mod:`bench.index_scale`'s (recombined real Telegram paragraphs, HashingEmbedder
+vectors). PostgreSQL: ``NARRAWATCH_PG_URL``, or a pgserver started in a temporary directory.
+
+    .venv/bin/python bench/index_pg.py --passages 100000 [--dim 512] [--backends embedded,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.index_scale import emit, make_docs, paragraphs, pct  # noqa: E402
+from core.documents import IndexedDocument, SearchFilters, SearchQuery  # noqa: E402
+from index.embed import HashingEmbedder  # noqa: E402
+
+
+def _open(backend: str, space: Any, workdir: Path, prefix: str) -> Any:
+    if backend == "embedded":
+        from index.local import EmbeddedIndex
+
+        shutil.rmtree(workdir / "embedded", ignore_errors=True)
+        return EmbeddedIndex(workdir / "embedded", space)
+    from index.postgres import PostgresIndex
+
+    url = os.environ.get("NARRAWATCH_PG_URL")
+    if not url:
+        import pgserver  # type: ignore[import-untyped, unused-ignore]
+
+        srv = pgserver.get_server(tempfile.mkdtemp(prefix="nwpgb", dir="/tmp"), cleanup_mode="delete")
+        url = str(srv.get_uri())
+        globals()["_server"] = srv  # keep it alive for the run
+    return PostgresIndex(url, space, table_prefix=prefix)
+
+
+def run(backend: str, args: argparse.Namespace, batches: list[list[IndexedDocument]], queries: list[Any]) -> None:
+    """Ingest then search on one backend."""
+    emb = HashingEmbedder(args.dim)
+    prefix = f"nwbench_{uuid.uuid4().hex[:8]}"
+    index = _open(backend, emb.space, Path(args.dir), prefix)
+    try:
+        t0 = time.perf_counter()
+        for part in batches:
+            index.upsert(part)
+        ingest = time.perf_counter() - t0
+        emit(backend=backend, stage="ingest", seconds=round(ingest, 1), passages_per_s=round(args.passages / ingest))
+        docs = [i.document for b in batches for i in b]
+        sources = sorted({d.source_id for d in docs})
+        filters = SearchFilters(
+            sources=tuple(sources[:3]),
+            languages=("ru",),
+            since=datetime(2024, 6, 1, tzinfo=UTC),
+            until=datetime(2024, 9, 1, tzinfo=UTC),
+        )
+        for mode in ("keyword", "semantic", "hybrid"):
+            for label, f in (("none", SearchFilters()), ("source+lang+3months", filters)):
+                times = []
+                for text, vec in queries:
+                    t = time.perf_counter()
+                    index.search(SearchQuery(text=text, vector=vec, mode=mode, k=10, filters=f))
+                    times.append((time.perf_counter() - t) * 1000)
+                emit(backend=backend, stage="search", mode=mode, filters=label, **pct(times))
+        pv = index.passage_vectors()
+        recalls = []
+        for _, vec in queries[:50]:
+            tenth = float(np.sort(pv.vectors @ vec)[-10])
+            hits = index.search(SearchQuery(vector=vec, mode="semantic", k=10, group_by_document=False))
+            recalls.append(sum(1 for h in hits if (h.semantic_score or 0.0) >= tenth - 1e-5) / 10)
+        emit(
+            backend=backend,
+            stage="footprint",
+            recall_at_10=round(float(np.mean(recalls)), 4),
+            size_mb=round(index.stats().size_bytes / 2**20, 1),
+        )
+    finally:
+        if backend == "postgresql":
+            index.drop()
+        index.close()
+
+
+def main() -> None:
+    """Run the comparison."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--passages", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--backends", default="embedded,postgresql")
+    ap.add_argument("--dir", default="/tmp/narrawatch-pg-bench")
+    args = ap.parse_args()
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    emb = HashingEmbedder(args.dim)
+    pool = paragraphs()
+    docs = make_docs(pool, args.passages, rng)
+    batches = [
+        [IndexedDocument(d, emb.embed_documents([p.text for p in d.passages])) for d in docs[i : i + args.batch]]
+        for i in range(0, len(docs), args.batch)
+    ]
+    emit(stage="corpus", documents=len(docs), passages=args.passages, dim=args.dim)
+    qrng = random.Random(2)
+    queries = []
+    for _ in range(args.queries):
+        text = pool[qrng.randrange(len(pool))][1]
+        words = [w for w in text.split() if len(w) > 4]
+        queries.append((" ".join(qrng.sample(words, min(3, len(words)))), emb.embed_query(text)))
+    for backend in args.backends.split(","):
+        run(backend, args, batches, queries)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Search on the PostgreSQL index: tsvector keyword ranking, pgvector kNN, RRF fusion, grouping.
+
+Keyword: each passage's ``tsvector`` was built with its language's configuration, so the query
+is parsed once per configuration and a passage matches the query parsed like it was
+(``(config = 'russian' AND tsv @@ q_ru) OR ...``: one GIN bitmap per configuration). Any query
+word may match (OR, like BM25 elsewhere); ranked by ``ts_rank_cd``.
+
+Semantic: ``ORDER BY embedding <=> q LIMIT n``; when the filtered passages are few (at most
+``exact_below``) the scan is exact, otherwise the HNSW index answers with ``hnsw.ef_search`` and
+``hnsw.iterative_scan = strict_order`` so filters do not starve the result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from core.documents import SearchHit, SearchQuery, Vector
+from index import postgres_sql as sql
+from index.base import rrf_fuse
+
+if TYPE_CHECKING:
+    from index.postgres import PostgresIndex
+
+__all__ = ["run_search"]
+
+_CONFIGS = (*dict.fromkeys(sql.TEXT_CONFIGS.values()), "simple")
+
+
+def _tsquery_text(words: list[str]) -> str:
+    # Words are \w+ runs (letters, digits, underscore): safe inside quotes in tsquery syntax.
+    return " | ".join(f"'{w}'" for w in words)
+
+
+def keyword_ranking(
+    index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery, window: int
+) -> list[tuple[int, float]]:
+    """``(pid, ts_rank_cd)`` best first, at most ``window``."""
+    words = sql.query_words(query.text)
+    if not words:
+        return []
+    text = _tsquery_text(words)
+    where, params = sql.filter_sql(query.filters)
+    match = " OR ".join(f"(p.config = '{c}'::regconfig AND p.tsv @@ to_tsquery('{c}', %s))" for c in _CONFIGS)
+    rank = " ".join(f"WHEN '{c}'::regconfig THEN to_tsquery('{c}', %s)" for c in _CONFIGS)
+    q = (
+        f"SELECT p.pid, ts_rank_cd(p.tsv, CASE p.config {rank} END) AS r"
+        f" FROM {index._p} p JOIN {index._d} d ON d.id = p.doc_id"
+        f" WHERE ({match}) AND {where} ORDER BY r DESC, p.pid LIMIT %s"
+    )
+    args = [text] * len(_CONFIGS) + [text] * len(_CONFIGS) + params + [window]
+    return [(int(pid), float(r)) for pid, r in conn.execute(q, args).fetchall()]
+
+
+def semantic_ranking(
+    index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery, vector: Vector, window: int
+) -> tuple[list[tuple[int, float]], bool]:
+    """``(pid, cosine)`` nearest first, at most ``window``; and whether the ranking is exhausted."""
+    where, params = sql.filter_sql(query.filters)
+    lit = sql.vector_literal(vector)
+    base = f"FROM {index._p} p JOIN {index._d} d ON d.id = p.doc_id WHERE {where}"
+    row = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 {base} LIMIT %s) t", [*params, index.exact_below + 1]
+    ).fetchone()
+    exact = row is not None and int(row[0]) <= index.exact_below
+    if exact:
+        # "+ 0" keeps the planner off the HNSW index: an exact, filtered scan.
+        order = "(p.embedding <=> %s::vector) + 0, p.pid"
+    else:
+        conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(max(index.ef_search, window), 1000))}")
+        conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        order = "p.embedding <=> %s::vector"
+    q = f"SELECT p.pid, 1 - (p.embedding <=> %s::vector) {base} ORDER BY {order} LIMIT %s"
+    rows = conn.execute(q, [lit, *params, lit, window]).fetchall()
+    return [(int(pid), float(s)) for pid, s in rows], len(rows) < window
+
+
+def run_search(
+    index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery, vector: Vector | None, use_text: bool
+) -> list[SearchHit]:
+    """The hits of ``query`` (inside the caller's transaction); mirrors the embedded backend."""
+    window = max(query.k * 5, 50)
+    while True:
+        keyword = keyword_ranking(index, conn, query, window) if use_text else []
+        semantic: list[tuple[int, float]] = []
+        vec_done = True
+        if vector is not None:
+            semantic, vec_done = semantic_ranking(index, conn, query, vector, window)
+        hits = _assemble(index, conn, query, vector, keyword, semantic)
+        text_done = len(keyword) < window
+        if len(hits) >= query.k or (text_done and vec_done) or not query.group_by_document:
+            return hits[: query.k]
+        window *= 4
+
+
+def _assemble(
+    index: PostgresIndex,
+    conn: psycopg.Connection[Any],
+    query: SearchQuery,
+    vector: Vector | None,
+    keyword: list[tuple[int, float]],
+    semantic: list[tuple[int, float]],
+) -> list[SearchHit]:
+    if query.mode == "keyword" or not semantic:
+        fused = keyword
+    elif query.mode == "semantic" or not keyword:
+        fused = semantic
+    else:
+        fused = [(int(p), s) for p, s in rrf_fuse([[str(p) for p, _ in keyword], [str(p) for p, _ in semantic]])]
+    pids = [p for p, _ in fused]
+    cols = "p.pid, p.doc_id, p.idx, p.text, d.url, d.title, d.source_id, d.language, d.published"
+    cos = ", 1 - (p.embedding <=> %s::vector)" if vector is not None else ", NULL"
+    args: list[Any] = ([sql.vector_literal(vector)] if vector is not None else []) + [pids]
+    q = f"SELECT {cols}{cos} FROM {index._p} p JOIN {index._d} d ON d.id = p.doc_id WHERE p.pid = ANY(%s)"
+    rows = {int(r[0]): r for r in conn.execute(q, args).fetchall()}
+
+    def key(pid: int) -> Any:
+        return rows[pid][1] if query.group_by_document else pid
+
+    kw_rank = _ranks([key(p) for p, _ in keyword if p in rows])
+    sem_rank = _ranks([key(p) for p, _ in semantic if p in rows])
+    hits: list[SearchHit] = []
+    seen: set[Any] = set()
+    for pid, score in fused:
+        row = rows.get(pid)
+        if row is None:
+            continue
+        k = key(pid)
+        if k in seen:
+            continue
+        seen.add(k)
+        hits.append(
+            SearchHit(
+                document_id=row[1],
+                passage_index=int(row[2]),
+                score=float(score),
+                url=row[4],
+                title=row[5],
+                source_id=row[6],
+                language=row[7],
+                published=row[8],
+                snippet=row[3],
+                keyword_rank=kw_rank.get(k),
+                semantic_rank=sem_rank.get(k),
+                semantic_score=float(row[9]) if row[9] is not None else None,
+            )
+        )
+        if len(hits) >= query.k:
+            break
+    return hits
+
+
+def _ranks(keys: list[Any]) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for k in keys:
+        if k not in out:
+            out[k] = len(out) + 1
+    return out
