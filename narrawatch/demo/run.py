@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from core.errors import ConfigError, ConfigIssue
 from core.settings import load_config
 from narrawatch.app import open_app
 from narrawatch.builtins import register_builtins
@@ -29,7 +30,8 @@ __all__ = ["SHIPPED_CONFIG", "run_demo", "write_demo_config"]
 
 log = logging.getLogger(__name__)
 
-SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config"
+"""The repository's ``config/``: the demo runs the shipped catalogue and its learned state."""
 
 
 def write_demo_config(workdir: Path, base_url: str, handles: list[str], feeds: list[str]) -> Path:
@@ -64,9 +66,12 @@ def write_demo_config(workdir: Path, base_url: str, handles: list[str], feeds: l
     # The catalogue and what `narratives learn` fitted for it (the learned decision stage).
     for part in ("narratives", "learned"):
         src, dst = SHIPPED_CONFIG / part, cfg / part
-        if src.is_dir():
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst)
+        if not src.is_dir():  # a demo without the catalogue would match nothing and say nothing
+            raise ConfigError(
+                [ConfigIssue(str(src), "", f"the shipped {part} are missing (run the demo from a checkout)")]
+            )
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
     (cfg / "alerts").mkdir(exist_ok=True)
     (cfg / "alerts" / "demo.yaml").write_text(DEMO_ALERTS, encoding="utf-8")
     return cfg
