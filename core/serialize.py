@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from core.documents import Document, Passage
 
-__all__ = ["document_from_dict", "document_to_dict", "optional_fields"]
+__all__ = ["document_from_dict", "document_to_dict", "optional_fields", "optional_fields_json", "optional_fields_of"]
 
 
 def document_to_dict(doc: Document, *, passages: bool = True) -> dict[str, Any]:
@@ -23,6 +24,16 @@ def document_to_dict(doc: Document, *, passages: bool = True) -> dict[str, Any]:
         "published": doc.published.isoformat(),
         "fetched": doc.fetched.isoformat(),
         "content_hash": doc.content_hash,
+        **optional_fields_of(doc),
+    }
+    if passages:
+        out["passages"] = [{"index": p.index, "text": p.text, "start": p.start} for p in doc.passages]
+    return out
+
+
+def optional_fields_of(doc: Document) -> dict[str, Any]:
+    """The optional :class:`Document` fields as plain JSON values (inverse: :func:`optional_fields`)."""
+    return {
         "fingerprint": list(doc.fingerprint),
         "author": doc.author,
         "extraction": doc.extraction,
@@ -33,9 +44,11 @@ def document_to_dict(doc: Document, *, passages: bool = True) -> dict[str, Any]:
         "media": list(doc.media),
         "extra": dict(doc.extra),
     }
-    if passages:
-        out["passages"] = [{"index": p.index, "text": p.text, "start": p.start} for p in doc.passages]
-    return out
+
+
+def optional_fields_json(doc: Document) -> str:
+    """:func:`optional_fields_of` as one JSON text (how the index backends store them)."""
+    return json.dumps(optional_fields_of(doc), ensure_ascii=False, default=str)
 
 
 def document_from_dict(data: dict[str, Any]) -> Document:

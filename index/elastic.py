@@ -94,7 +94,7 @@ from index.elastic_query import (
     query_vector,
     vector_from_source,
 )
-from index.embed import Embedder
+from index.embed import Embedder, embed_each
 
 __all__ = ["ElasticsearchIndex", "ElasticsearchLifecycle", "ReindexResult", "deadletter_path"]
 
@@ -459,12 +459,7 @@ class ElasticsearchIndex:
 
         def flush() -> None:
             nonlocal done, failed
-            texts = [p.text for d in pending for p in d.passages]
-            vectors = embedder.embed_documents(texts) if texts else np.zeros((0, new_space.dim), np.float32)
-            items, start = [], 0
-            for d in pending:
-                items.append(IndexedDocument(d, vectors[start : start + len(d.passages)]))
-                start += len(d.passages)
+            items = embed_each(embedder, pending)
             outcome = self._bulk_index(items, new_index, new_space)
             done += len(outcome.acked)
             failed += len(items) - len(outcome.acked)

@@ -13,16 +13,25 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from core.documents import EmbeddingSpace, Vector, Vectors
+from core.documents import Document, EmbeddingSpace, IndexedDocument, Vector, Vectors
 from core.registry import Registry
 from core.settings import EmbeddingSettings
 
-__all__ = ["EMBEDDERS", "Embedder", "HashingEmbedder", "hashing_embedder", "make_embedder", "normalize_rows"]
+__all__ = [
+    "EMBEDDERS",
+    "Embedder",
+    "HashingEmbedder",
+    "embed_each",
+    "hashing_embedder",
+    "make_embedder",
+    "normalize_rows",
+    "reembed",
+]
 
 
 @runtime_checkable
@@ -107,3 +116,44 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if name in EMBEDDERS:
         return EMBEDDERS.get(name)(settings)
     return EMBEDDERS.get("sentence-transformers")(settings)
+
+
+def embed_each(embedder: Embedder, docs: Sequence[Document]) -> list[IndexedDocument]:
+    """Each document with its passage vectors, from one embedding call over all their passages."""
+    texts = [p.text for d in docs for p in d.passages]
+    vectors = embedder.embed_documents(texts) if texts else np.zeros((0, embedder.space.dim), np.float32)
+    out: list[IndexedDocument] = []
+    row = 0
+    for d in docs:
+        n = len(d.passages)
+        out.append(IndexedDocument(d, vectors[row : row + n]))
+        row += n
+    return out
+
+
+def reembed(
+    documents: Iterable[Document],
+    embedder: Embedder,
+    write: Callable[[list[IndexedDocument]], object],
+    *,
+    batch: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Re-embed a stream of documents ``batch`` at a time, handing each batch to ``write``
+    (a backend's reindex); returns (documents, passages). ``progress`` gets the running count."""
+    docs = passages = 0
+    pending: list[Document] = []
+    for doc in documents:
+        pending.append(doc)
+        if len(pending) >= batch:
+            write(embed_each(embedder, pending))
+            docs += len(pending)
+            passages += sum(len(d.passages) for d in pending)
+            pending.clear()
+            if progress is not None:
+                progress(docs)
+    if pending:
+        write(embed_each(embedder, pending))
+        docs += len(pending)
+        passages += sum(len(d.passages) for d in pending)
+    return docs, passages

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.documents import Document, EmbeddingSpace, IndexedDocument, utcnow
+from core.documents import EmbeddingSpace, utcnow
 from core.errors import IndexUnavailable
 from core.settings import Config
-from index.embed import Embedder
+from index.embed import Embedder, reembed
 from index.local import EmbeddedIndex
 from index.local_store import SqliteStore
 
@@ -58,34 +58,16 @@ def reindex_embedded(path: Path, embedder: Embedder, *, batch: int = 256) -> Emb
         raise IndexUnavailable(f"no embedded index at {path} to re-embed")
     tmp = path.with_name(path.name + ".reindex")
     shutil.rmtree(tmp, ignore_errors=True)
-    docs = passages = 0
     old = EmbeddedIndex(path, old_space, read_only=True)
     new = EmbeddedIndex(tmp, embedder.space)
     try:
-        pending: list[Document] = []
-
-        def flush() -> None:
-            nonlocal passages
-            texts = [p.text for d in pending for p in d.passages]
-            vecs = embedder.embed_documents(texts)
-            row = 0
-            items = []
-            for d in pending:
-                n = len(d.passages)
-                items.append(IndexedDocument(d, vecs[row : row + n]))
-                row += n
-            new.upsert(items)
-            passages += len(texts)
-            pending.clear()
-
-        for doc in old.iter_documents():
-            pending.append(doc)
-            docs += 1
-            if len(pending) >= batch:
-                flush()
-                log.info("re-embedded %d documents", docs)
-        if pending:
-            flush()
+        docs, passages = reembed(
+            old.iter_documents(),
+            embedder,
+            new.upsert,
+            batch=batch,
+            progress=lambda n: log.info("re-embedded %d documents", n),
+        )
     finally:
         old.close()
         new.close()

@@ -25,7 +25,7 @@ import numpy as np
 from core.documents import Document, EmbeddingSpace, IndexedDocument, Passage, SearchFilters
 from core.errors import IndexUnavailable
 from core.files import secure_dir
-from core.serialize import optional_fields
+from core.serialize import optional_fields, optional_fields_json
 from core.sqlite import connect
 from core.timefmt import from_us as from_micros
 from core.timefmt import to_us as to_micros
@@ -109,24 +109,6 @@ class StoreChanges:
     removed_pids: tuple[int, ...]
     added: list[tuple[Any, ...]]
     """``(pid, dkey, idx, vector blob, source_id, language, kind, published)`` rows."""
-
-
-def _props(doc: Document) -> str:
-    return json.dumps(
-        {
-            "fingerprint": list(doc.fingerprint),
-            "author": doc.author,
-            "extraction": doc.extraction,
-            "outlet": doc.outlet,
-            "links": list(doc.links),
-            "forwarded_from": doc.forwarded_from,
-            "views": doc.views,
-            "media": list(doc.media),
-            "extra": doc.extra,
-        },
-        ensure_ascii=False,
-        default=str,
-    )
 
 
 def _chunks(items: Sequence[Any], size: int = _MAX_PARAMS) -> Iterator[Sequence[Any]]:
@@ -220,7 +202,7 @@ class SqliteStore:
                     doc.url,
                     doc.title,
                     doc.text,
-                    _props(doc),
+                    optional_fields_json(doc),
                     seq,
                 )
                 if row is None:

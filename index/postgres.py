@@ -40,6 +40,7 @@ from core.documents import (
     Vector,
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexUnavailable
+from core.serialize import optional_fields_json
 from index import postgres_sql as sql
 from index.base import CountBy, IndexLifecycle, PassageVectors
 from index.postgres_conn import connect_pool, read_active, settings_url
@@ -220,7 +221,7 @@ class PostgresIndex:
                         d.url,
                         d.title,
                         d.text,
-                        sql.props_json(d),
+                        optional_fields_json(d),
                     )
                     for d in (i.document for i in items)
                 ],

@@ -15,11 +15,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Json
 
-from core.documents import Document, EmbeddingSpace, IndexedDocument
+from core.documents import EmbeddingSpace
 from core.errors import IndexUnavailable
 from core.settings import Config
 from index import postgres_sql as sql
-from index.embed import Embedder
+from index.embed import Embedder, reembed
 from index.postgres import PostgresIndex
 from index.postgres_conn import connect_pool, read_active, settings_url
 
@@ -93,33 +93,16 @@ class PostgresLifecycle:
         old_space = EmbeddingSpace.from_dict(active["space"])
         generation = int(active.get("generation", 0)) + 1
         target = sql.set_name(self.settings.table_prefix, embedder.space, generation)
-        docs = passages = 0
         old = self._open(old_space, read_only=True)
         new = self._open(embedder.space, table_set=target)
         try:
-            pending: list[Document] = []
-
-            def flush() -> None:
-                nonlocal passages
-                texts = [p.text for d in pending for p in d.passages]
-                vecs = embedder.embed_documents(texts)
-                row = 0
-                items = []
-                for d in pending:
-                    items.append(IndexedDocument(d, vecs[row : row + len(d.passages)]))
-                    row += len(d.passages)
-                new.upsert(items)
-                passages += len(texts)
-                pending.clear()
-
-            for doc in old.iter_documents():
-                pending.append(doc)
-                docs += 1
-                if len(pending) >= batch:
-                    flush()
-                    log.info("re-embedded %d documents", docs)
-            if pending:
-                flush()
+            docs, passages = reembed(
+                old.iter_documents(),
+                embedder,
+                new.upsert,
+                batch=batch,
+                progress=lambda n: log.info("re-embedded %d documents", n),
+            )
             value = {"set": target, "space": embedder.space.to_dict(), "generation": generation}
             with new.connection() as conn, conn.transaction():
                 conn.execute(

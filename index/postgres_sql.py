@@ -24,7 +24,6 @@ __all__ = [
     "filter_sql",
     "fold",
     "meta_sql",
-    "props_json",
     "row_document",
     "set_name",
     "text_config",
@@ -127,25 +126,6 @@ def filter_sql(filters: SearchFilters | None, alias: str = "d") -> tuple[str, li
 def vector_literal(v: np.ndarray[Any, Any]) -> str:
     """pgvector's text form; ``repr`` of each float32 widened to float64 is exact."""
     return "[" + ",".join(repr(float(x)) for x in np.asarray(v, dtype=np.float32).tolist()) + "]"
-
-
-def props_json(doc: Document) -> str:
-    """The optional fields as JSON (rebuilt by :func:`core.serialize.optional_fields`)."""
-    return json.dumps(
-        {
-            "fingerprint": list(doc.fingerprint),
-            "author": doc.author,
-            "extraction": doc.extraction,
-            "outlet": doc.outlet,
-            "links": list(doc.links),
-            "forwarded_from": doc.forwarded_from,
-            "views": doc.views,
-            "media": list(doc.media),
-            "extra": doc.extra,
-        },
-        ensure_ascii=False,
-        default=str,
-    )
 
 
 DOC_COLUMNS = (

@@ -35,7 +35,7 @@ from core.settings import Config
 from crawlers.sightings import SightingStore, sightings_path
 from crawlers.state import CrawlStateStore
 from index.base import DocumentIndex
-from index.embed import Embedder
+from index.embed import Embedder, embed_each
 from narrawatch.ownership import Ownership
 
 __all__ = ["CrawlFn", "IndexedHook", "Pipeline", "SourceReport"]
@@ -298,17 +298,8 @@ class Pipeline:
                 log.warning("document %s: %s serves its URL, taking it over from %s", i, unique[i].source_id, stored[i])
             unchanged = tuple(i for i, d in unique.items() if known.get(i) == d.content_hash)
             todo = [d for i, d in unique.items() if known.get(i) != d.content_hash]
-            texts = [p.text for d in todo for p in d.passages]
-            vectors = self.embedder.embed_documents(texts) if texts else None
-            self.counters.add("embed.passages", len(texts))
-            indexed: list[IndexedDocument] = []
-            row = 0
-            for d in todo:
-                n = len(d.passages)
-                assert vectors is not None or n == 0
-                vecs = vectors[row : row + n] if vectors is not None else self.embedder.embed_documents([])
-                row += n
-                indexed.append(IndexedDocument(d, vecs))
+            indexed = embed_each(self.embedder, todo)
+            self.counters.add("embed.passages", sum(len(d.passages) for d in todo))
             result = self.index.upsert(indexed) if indexed else UpsertResult()
             result = UpsertResult(
                 result.new, result.updated, result.unchanged + unchanged + tuple(repeats), result.rejected, carried
