@@ -49,6 +49,7 @@ __all__ = [
     "IndexBackend",
     "IndexLifecycle",
     "PassageVectors",
+    "fuse_passages",
     "in_filters",
     "rrf_fuse",
 ]
@@ -174,6 +175,18 @@ def rrf_fuse(
         for rank, key in enumerate(ranking, start=1):
             scores[key] = scores.get(key, 0.0) + w / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def fuse_passages(
+    mode: str, keyword: list[tuple[int, float]], semantic: list[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """The ranked passage ids a search returns: one list alone (its mode asked for it, or the
+    other list is empty), else their :func:`rrf_fuse` (ids are integers, as both SQL stores keep them)."""
+    if mode == "keyword" or not semantic:
+        return keyword
+    if mode == "semantic" or not keyword:
+        return semantic
+    return [(int(p), s) for p, s in rrf_fuse([[str(p) for p, _ in keyword], [str(p) for p, _ in semantic]])]
 
 
 def in_filters(doc: Document, filters: SearchFilters | None, *, published: datetime | None = None) -> bool:

@@ -32,7 +32,7 @@ from core.documents import (
     Vector,
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError
-from index.base import CountBy, IndexLifecycle, PassageVectors, rrf_fuse
+from index.base import CountBy, IndexLifecycle, PassageVectors, fuse_passages
 from index.local_store import PassageRow, SqliteStore, from_micros
 from index.local_text import FullText
 from index.local_vectors import Precision, VectorMatrix, exact_vectors
@@ -178,12 +178,7 @@ class EmbeddedIndex:
         keyword: list[tuple[int, float]],
         semantic: list[tuple[int, float]],
     ) -> list[SearchHit]:
-        if query.mode == "keyword" or not semantic:
-            fused = keyword
-        elif query.mode == "semantic" or not keyword:
-            fused = semantic
-        else:
-            fused = [(int(p), s) for p, s in rrf_fuse([[str(p) for p, _ in keyword], [str(p) for p, _ in semantic]])]
+        fused = fuse_passages(query.mode, keyword, semantic)
         rows = self._store.passage_rows([p for p, _ in fused])
         kw_rank = _ranks([rows[p].dkey if query.group_by_document else p for p, _ in keyword if p in rows])
         sem_rank = _ranks([rows[p].dkey if query.group_by_document else p for p, _ in semantic if p in rows])

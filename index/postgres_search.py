@@ -18,7 +18,7 @@ import psycopg
 
 from core.documents import SearchHit, SearchQuery, Vector
 from index import postgres_sql as sql
-from index.base import rrf_fuse
+from index.base import fuse_passages
 
 if TYPE_CHECKING:
     from index.postgres import PostgresIndex
@@ -102,12 +102,7 @@ def _assemble(
     keyword: list[tuple[int, float]],
     semantic: list[tuple[int, float]],
 ) -> list[SearchHit]:
-    if query.mode == "keyword" or not semantic:
-        fused = keyword
-    elif query.mode == "semantic" or not keyword:
-        fused = semantic
-    else:
-        fused = [(int(p), s) for p, s in rrf_fuse([[str(p) for p, _ in keyword], [str(p) for p, _ in semantic]])]
+    fused = fuse_passages(query.mode, keyword, semantic)
     pids = [p for p, _ in fused]
     cols = "p.pid, p.doc_id, p.idx, p.text, d.url, d.title, d.source_id, d.language, d.published"
     cos = ", 1 - (p.embedding <=> %s::vector)" if vector is not None else ", NULL"
