@@ -19,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from core.events import Alert, DetectorEvent, event_to_dict
+from core.markup import strip_markup
 from core.safe_text import BIDI_CONTROLS, has_bidi_controls, strip_bidi
 
 __all__ = [
@@ -125,12 +126,13 @@ def _event_blocks(e: DetectorEvent) -> list[_Block]:
     blocks.extend(_Block((_Piece("text", f),), bullet=True) for f in facts)
     for m in e.evidence[:EVIDENCE_SHOWN]:
         head: list[_Piece] = [_Piece("text", f"{_fmt_time(m.published)} · {m.outlet} · {m.language} · ")]
-        label = truncate(m.title or m.url or m.document_id, 120)
+        label = truncate(strip_markup(m.title) or m.url or m.document_id, 120)
         url = safe_url(m.url)
         head.append(_Piece("link", label, url) if url else _Piece("text", label))
         head.append(_Piece("text", f" · score {m.score:.3f} (cosine {m.similarity:.3f}, tier {m.tier})"))
         blocks.append(_Block(tuple(head), bullet=True))
-        blocks.append(_Block((_Piece("text", truncate(m.passage_text)),), quote=True))
+        # Markup goes before the cut (no half link syntax); the webhook's raw evidence keeps it.
+        blocks.append(_Block((_Piece("text", truncate(strip_markup(m.passage_text))),), quote=True))
         if m.exemplar:
             blocks.append(
                 _Block(
@@ -159,10 +161,10 @@ def _blocks(alert: Alert) -> list[_Block]:
 
 
 def _inert(p: _Piece) -> _Piece:
-    """Bidi controls out of every shown text of a message (core.safe_text); in a link they are
-    percent-encoded, so it still goes where the post said."""
+    """Bidi controls and Telegram markup (core.markup) out of every shown text of a message
+    (core.safe_text); in a link they are percent-encoded, so it still goes where the post said."""
     url = "".join(quote(c) if c in BIDI_CONTROLS else c for c in p.url) if has_bidi_controls(p.url) else p.url
-    return _Piece(p.kind, strip_bidi(p.text), url)
+    return _Piece(p.kind, strip_markup(strip_bidi(p.text)), url)
 
 
 Serializer = Callable[[_Piece], str]

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from core.evidence import Capture
+
 __all__ = [
     "EARLIEST_STORABLE",
     "FUTURE_TOLERANCE",
@@ -42,8 +44,9 @@ Vector = npt.NDArray[np.float32]
 Vectors = npt.NDArray[np.float32]
 """A matrix of L2-normalised embeddings, shape (n, dim)."""
 
-SourceKind = str  # "feed" | "site" | "telegram" | plugin kinds
-ExtractionMethod = Literal["page", "feed_content", "feed_summary", "telegram"]
+SourceKind = str  # "feed" | "site" | "telegram" | "youtube" | "vk" | "rutube" | plugin kinds
+ExtractionMethod = Literal["page", "feed_content", "feed_summary", "telegram", "transcript", "api"]
+"""``transcript``: a YouTube caption track; ``api``: a platform API's own text (VK posts, RuTube descriptions)."""
 
 
 def document_id_for_url(canonical_url: str) -> str:
@@ -99,6 +102,8 @@ class Document:
     views: int | None = None
     media: tuple[str, ...] = ()
     """Media markers: ``photo``, ``video``, ``audio``, ``document``, ``poll`` ..."""
+    capture: Capture | None = None
+    """The response the document arrived in: SHA-256 of the raw body, WARC file/offset (core.evidence)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

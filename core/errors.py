@@ -17,9 +17,11 @@ __all__ = [
     "CrawlError",
     "EmbeddingError",
     "EmbeddingSpaceMismatch",
+    "EvidenceError",
     "ExtractionError",
     "FetchError",
     "IndexBackendError",
+    "IndexNotCreated",
     "IndexUnavailable",
     "InvalidRequestError",
     "NarrawatchError",
@@ -122,9 +124,17 @@ class IndexUnavailable(IndexBackendError):
     """The index backend cannot be reached or refused our credentials."""
 
 
+class IndexNotCreated(IndexUnavailable):
+    """A read-only open found no index: nothing has been ingested yet (a writer creates it)."""
+
+
 class EmbeddingSpaceMismatch(IndexBackendError):
     """Vectors from one embedding space were offered to an index built for another."""
 
 
 class AlertDeliveryError(NarrawatchError):
     """An alert channel could not deliver a message (it will be retried from the outbox)."""
+
+
+class EvidenceError(NarrawatchError):
+    """Archived evidence could not be written, read back or verified (WARC files, evidence packs)."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from core.documents import Document, Passage
+from core.evidence import Capture
 
 __all__ = ["document_from_dict", "document_to_dict", "optional_fields", "optional_fields_json", "optional_fields_of"]
 
@@ -42,6 +43,7 @@ def optional_fields_of(doc: Document) -> dict[str, Any]:
         "forwarded_from": doc.forwarded_from,
         "views": doc.views,
         "media": list(doc.media),
+        "capture": doc.capture.to_dict() if doc.capture is not None else None,
         "extra": dict(doc.extra),
     }
 
@@ -80,5 +82,6 @@ def optional_fields(data: dict[str, Any]) -> dict[str, Any]:
         "forwarded_from": data.get("forwarded_from", ""),
         "views": data.get("views"),
         "media": tuple(data.get("media", ())),
+        "capture": Capture.from_dict(data["capture"]) if data.get("capture") else None,
         "extra": dict(data.get("extra", {})),
     }

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DURATION",
     "SOURCE_KINDS",
     "ApiSettings",
+    "ArchiveSettings",
     "Config",
     "CrawlSettings",
     "Duration",
@@ -40,6 +41,7 @@ __all__ = [
     "FeedSource",
     "IndexSettings",
     "PostgresSettings",
+    "RecheckSettings",
     "ServiceSettings",
     "SiteSource",
     "SourceBase",
@@ -164,6 +166,8 @@ class SourceBase(StrictModel):
     outlet: str | None = None
     """Outlet name shown to users; default: the host (sites, feeds) or ``t.me/<channel>``."""
     tags: tuple[str, ...] = ()
+    archive: bool = True
+    """Keep the WARC records of this source's responses (``service.archive``); false: hash only."""
 
     @field_validator("every")
     @classmethod
@@ -178,6 +182,13 @@ class SourceBase(StrictModel):
         if self.jitter is not None:
             return self.jitter
         return min(self.every / 10, timedelta(minutes=5))
+
+    @property
+    def disabled_reason(self) -> str:
+        """Why a valid source cannot run now (a missing token: ``"vk needs X in the environment;
+        disabled until set"``), else "". Such a source is not scheduled nor crawled by default,
+        ``config check`` and ``sources`` say why; read at call time, so setting it needs no reload."""
+        return ""
 
     @property
     def default_outlet(self) -> str:
@@ -341,8 +352,16 @@ class PostgresSettings(StrictModel):
     url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "NARRAWATCH_PG_URL"
     pool_size: Annotated[int, Field(ge=1, le=64)] = 4
     statement_timeout: Duration = timedelta(seconds=30)
+    ann: Literal["ivfflat", "hnsw"] = "ivfflat"
+    """Approximate-nearest-neighbour index on passage vectors: ``ivfflat`` (default: cheap inserts,
+    trained once the set holds ``ann_min_rows`` passages and retrained as it grows 4x) or ``hnsw``
+    (maintained on every insert: faster queries, about 5x slower upserts here; docs/postgresql.md)."""
+    ann_min_rows: Annotated[int, Field(ge=1)] = 20_000
+    """``ivfflat``: train the index once the table set holds this many passages (exact scans below)."""
+    probe_fraction: Annotated[float, Field(gt=0, le=1)] = 0.1
+    """``ivfflat``: share of the index's lists a semantic query scans (``ivfflat.probes``)."""
     ef_search: Annotated[int, Field(ge=1, le=1000)] = 100
-    """``hnsw.ef_search`` for semantic queries the HNSW index answers (raised to the window asked)."""
+    """``hnsw``: ``hnsw.ef_search`` for semantic queries the HNSW index answers (raised to the window asked)."""
     table_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")] = "narrawatch"
     """Tables are ``<prefix>_meta`` and ``<prefix>_<space hash>[_g<n>]_{documents,passages}``."""
 
@@ -375,6 +394,39 @@ class ApiSettings(StrictModel):
     """Failed logins / bad tokens per client address per minute before it gets 429 (in memory, per process)."""
 
 
+class ArchiveSettings(StrictModel):
+    """WARC archiving of fetched responses under ``<data_dir>/warc/`` (see docs/evidence.md)."""
+
+    enabled: bool = True
+    """Write request + response records of every response that yields a document."""
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 100 * 1024 * 1024
+    """A WARC file past this size is closed and the next record starts a new file."""
+
+
+class RecheckSettings(StrictModel):
+    """Re-checks of recent items for edits and deletions (see docs/recheck.md)."""
+
+    enabled: bool = True
+    after: Annotated[tuple[Duration, ...], Field(min_length=1, max_length=32)] = (
+        timedelta(hours=1),
+        timedelta(hours=6),
+        timedelta(hours=24),
+        timedelta(days=7),
+    )
+    """Ages (since first seen) at which an item is fetched again; after the last one it is left alone."""
+    every: Duration = timedelta(minutes=15)
+    """How often the service looks for items due for a re-check."""
+    max_per_pass: Annotated[int, Field(ge=1, le=100_000)] = 200
+    """At most this many items are re-fetched per pass (the oldest due first); the rest wait."""
+
+    @field_validator("after")
+    @classmethod
+    def _increasing(cls, v: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(d <= timedelta(0) for d in v) or list(v) != sorted(set(v)):
+            raise ValueError("must be positive and strictly increasing, e.g. [1h, 6h, 24h, 7d]")
+        return v
+
+
 class ServiceSettings(StrictModel):
     """``service.yaml``: everything that is not a source, narrative or alert rule."""
 
@@ -384,6 +436,8 @@ class ServiceSettings(StrictModel):
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
     api: ApiSettings = ApiSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    recheck: RecheckSettings = RecheckSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -4,7 +4,9 @@ Scrapy's Twisted reactor cannot be restarted within one process, so every crawl 
 
     python -m crawlers.runner --config DIR --job JOB.json
 
-``JOB.json``: ``{"sources": [id, ...], "state": {id: {"etag", "last_modified", "seen", "last_message_id"}}}``.
+``JOB.json``: ``{"sources": [id, ...], "state": {id: {"etag", "last_modified", "seen", "last_message_id"}}}``,
+plus ``"mode": "recheck"`` for a re-check run (state per source: ``{"recheck": [item, ...]}``, see
+:mod:`crawlers.scrapy_project.spiders.recheck`).
 The child writes one JSON event per line to stdout (see :mod:`crawlers.scrapy_project.events`);
 all logging goes to stderr. :func:`run_crawl` starts the child and yields the events as they come.
 
@@ -68,8 +70,12 @@ class _QuietScrapy(logging.Filter):
         return True
 
 
-def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, Any], out: IO[bytes]) -> int:
+def run_job(
+    config_dir: str | Path, sources: Sequence[str], state: Mapping[str, Any], out: IO[bytes], mode: str = "crawl"
+) -> int:
     """Run one crawl in this process (the child side): every named source, events to ``out``.
+
+    ``mode``: ``crawl`` (each kind's spider) or ``recheck`` (the re-check spiders).
 
     Returns the exit status (0 unless the config or a source id is invalid).
     """
@@ -79,15 +85,16 @@ def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, 
     from core.errors import NarrawatchError
     from core.settings import load_config
     from crawlers.addresses import AddressPolicy
+    from crawlers.archive_scrapy import archive_settings
     from crawlers.scrapy_project.events import EventWriter
     from crawlers.scrapy_project.settings import build_settings
-    from crawlers.sources import register_builtins, spider_for
+    from crawlers.sources import register_builtins
 
     events = EventWriter(out)
     register_builtins()  # this process's composition root: the source kinds its config names
     try:
         config = load_config(config_dir)
-        plan = [(config.source(sid), spider_for(config.source(sid).kind)) for sid in sources]
+        plan = [(config.source(sid), _spider(config.source(sid).kind, mode)) for sid in sources]
     except NarrawatchError as exc:
         for sid in sources:
             events.emit("error", sid, message=str(exc), url="", reason="config")
@@ -98,7 +105,7 @@ def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, 
     own_hosts = {host for source, _ in plan for host in AddressPolicy.for_source(source).own_hosts}
     # Scrapy connects to a configured proxy (http_proxy/https_proxy) instead: it may be internal.
     own_hosts |= AddressPolicy.for_urls(urllib.request.getproxies().values()).own_hosts
-    settings = build_settings(crawl, log_level=level, own_hosts=own_hosts)
+    settings = build_settings(crawl, log_level=level, own_hosts=own_hosts) | archive_settings(config)
     process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
     for name in ("scrapy", "twisted", "py.warnings"):  # Scrapy's dictConfig sets these to DEBUG
         logging.getLogger(name).setLevel(level)
@@ -109,6 +116,24 @@ def run_job(config_dir: str | Path, sources: Sequence[str], state: Mapping[str, 
     # main() leaves SIGTERM/SIGINT at their default action (exit now) instead.
     process.start(install_signal_handlers=False)
     return 0
+
+
+def _spider(kind: str, mode: str) -> type:
+    """The spider class running sources of ``kind`` in ``mode`` (``crawl`` or ``recheck``)."""
+    from core.errors import UnknownNameError
+    from crawlers.sources import spider_for
+
+    if mode == "crawl":
+        return spider_for(kind)
+    if mode != "recheck":
+        raise UnknownNameError("crawl mode", mode, ("crawl", "recheck"))
+    from crawlers.recheck import RECHECK_KINDS
+    from crawlers.scrapy_project.spiders.recheck import recheck_spider_for
+
+    spider = recheck_spider_for(kind)
+    if spider is None:
+        raise UnknownNameError("re-checked source kind", kind, RECHECK_KINDS)
+    return spider
 
 
 def _die_with_parent() -> None:
@@ -156,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = os.fdopen(events_fd, "wb", buffering=0)
     job = json.loads(Path(args.job).read_text(encoding="utf-8"))
     try:
-        return run_job(args.config, list(job.get("sources") or []), dict(job.get("state") or {}), out)
+        sources, state = list(job.get("sources") or []), dict(job.get("state") or {})
+        return run_job(args.config, sources, state, out, mode=str(job.get("mode") or "crawl"))
     finally:
         out.flush()
 
@@ -202,6 +228,7 @@ def run_crawl(
     state: Mapping[str, Any],
     python: str = sys.executable,
     timeout: float | None = None,
+    mode: str = "crawl",
 ) -> Iterator[dict[str, Any]]:
     """Run one crawl in a subprocess and yield its events as they arrive.
 
@@ -211,6 +238,7 @@ def run_crawl(
     yield an ``error`` event, and every source that got no ``source_done`` gets a synthesised
     one with ``ok: false``. The child's stderr is relayed to this process's stderr. Closing the
     generator early (or an exception such as KeyboardInterrupt while it waits) stops the child.
+    ``mode="recheck"`` runs the re-check spiders instead of the crawl (see the module docstring).
     """
     if not sources:
         return
@@ -218,7 +246,8 @@ def run_crawl(
         timeout = _configured_budget(config_dir, len(sources))
     with tempfile.TemporaryDirectory(prefix="narrawatch-crawl-") as tmp:
         job_path = Path(tmp) / "job.json"
-        job_path.write_text(json.dumps({"sources": list(sources), "state": dict(state)}), encoding="utf-8")
+        job = {"sources": list(sources), "state": dict(state), "mode": mode}
+        job_path.write_text(json.dumps(job), encoding="utf-8")
         root = Path(__file__).resolve().parent.parent
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)

@@ -1,4 +1,4 @@
-"""Source kinds: the built-in ``feed``, ``telegram`` and ``site`` kinds, and their spiders.
+"""Source kinds: the built-ins (``feed``, ``telegram``, ``site``, ``youtube``, ``vk``, ``rutube``) and their spiders.
 
 One registry, :data:`core.settings.SOURCE_KINDS`, holds each kind's config model and its crawler
 (a :class:`~crawlers.scrapy_project.spiders.SourceSpider` subclass). Nothing registers on
@@ -12,6 +12,7 @@ An unknown kind fails with :class:`core.errors.UnknownNameError` listing the kno
 
 from __future__ import annotations
 
+from core.platform_settings import RutubeSource, VkSource, YouTubeSource
 from core.registry import Registry
 from core.settings import SOURCE_KINDS, FeedSource, SiteSource, SourceKind, TelegramSource
 
@@ -38,10 +39,31 @@ def _site_spider() -> type:
     return SiteSpider
 
 
+def _youtube_spider() -> type:
+    from crawlers.scrapy_project.spiders.youtube import YouTubeSpider
+
+    return YouTubeSpider
+
+
+def _vk_spider() -> type:
+    from crawlers.scrapy_project.spiders.vk import VkSpider
+
+    return VkSpider
+
+
+def _rutube_spider() -> type:
+    from crawlers.scrapy_project.spiders.rutube import RutubeSpider
+
+    return RutubeSpider
+
+
 BUILTIN_KINDS = (
     SourceKind("feed", FeedSource, _feed_spider),
     SourceKind("telegram", TelegramSource, _telegram_spider),
     SourceKind("site", SiteSource, _site_spider),
+    SourceKind("youtube", YouTubeSource, _youtube_spider),
+    SourceKind("vk", VkSource, _vk_spider),
+    SourceKind("rutube", RutubeSource, _rutube_spider),
 )
 
 

@@ -19,12 +19,14 @@ status and re-embed into a new table set.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
+from pgvector.psycopg import register_vector
 from psycopg.types.json import Json
 
 from core.documents import (
@@ -39,15 +41,16 @@ from core.documents import (
     UpsertResult,
     Vector,
 )
-from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexUnavailable
+from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexNotCreated
 from core.serialize import optional_fields_json
 from index import postgres_sql as sql
 from index.base import CountBy, IndexLifecycle, PassageVectors
+from index.postgres_ann import build_if_due
 from index.postgres_conn import connect_pool, read_active, settings_url
 from index.postgres_search import run_search
 
 if TYPE_CHECKING:
-    from core.settings import Config
+    from core.settings import Config, PostgresSettings
 
 __all__ = ["PostgresIndex"]
 
@@ -77,6 +80,9 @@ class PostgresIndex:
         read_only: bool = False,
         pool_size: int = 4,
         statement_timeout: timedelta = timedelta(seconds=30),
+        ann: str = "ivfflat",
+        ann_min_rows: int = EXACT_BELOW,
+        probe_fraction: float = 0.1,
         ef_search: int = 100,
         exact_below: int = EXACT_BELOW,
         table_set: str | None = None,
@@ -85,34 +91,47 @@ class PostgresIndex:
         ``read_only``); ``table_set``: a named set instead (a re-embed's target, never activated)."""
         self.prefix = table_prefix
         self.read_only = read_only
+        self.ann = ann
+        self.ann_min_rows = ann_min_rows
+        self.probe_fraction = probe_fraction
         self.ef_search = ef_search
         self.exact_below = exact_below
         self._space = space
+        self._url = url
+        self._typed: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
         self._pool = connect_pool(url, size=pool_size, statement_timeout=statement_timeout, read_only=read_only)
         try:
             self.table_set = table_set or self._bind(space)
             if table_set is not None and not read_only:
                 with self._pool.connection() as conn:
-                    for stmt in sql.create_set_sql(table_set, space.dim):
+                    for stmt in sql.create_set_sql(table_set, space.dim, ann):
                         conn.execute(stmt)
         except BaseException:
             self._pool.close()
             raise
         self._d = f"{self.table_set}_documents"
         self._p = f"{self.table_set}_passages"
+        self._v = f"{self.table_set}_vectors"
 
     @classmethod
     def open(cls, config: Config, space: EmbeddingSpace, *, read_only: bool = False) -> PostgresIndex:
         """The index named by ``index.postgresql`` (URL from the ``url_env`` variable)."""
-        pg = config.service.index.postgresql
+        return cls.from_settings(settings_url(config), config.service.index.postgresql, space, read_only=read_only)
+
+    @classmethod
+    def from_settings(cls, url: str, pg: PostgresSettings, space: EmbeddingSpace, **kw: Any) -> PostgresIndex:
+        """The index at ``url`` tuned by ``pg`` (``kw``: ``read_only``, ``table_set``)."""
         return cls(
-            settings_url(config),
+            url,
             space,
             table_prefix=pg.table_prefix,
-            read_only=read_only,
             pool_size=pg.pool_size,
             statement_timeout=pg.statement_timeout,
+            ann=pg.ann,
+            ann_min_rows=pg.ann_min_rows,
+            probe_fraction=pg.probe_fraction,
             ef_search=pg.ef_search,
+            **kw,
         )
 
     @classmethod
@@ -129,7 +148,7 @@ class PostgresIndex:
             active = read_active(conn, self.prefix)
             if active is None:
                 if self.read_only:
-                    raise IndexUnavailable(f"no PostgreSQL index under prefix {self.prefix!r} (run an ingest first)")
+                    raise IndexNotCreated(f"no PostgreSQL index under prefix {self.prefix!r} (run an ingest first)")
                 # One creator at a time per database (CREATE EXTENSION and CREATE TABLE race otherwise);
                 # the loser re-reads the winner's meta row once the lock is granted.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('narrawatch:schema', 0))")
@@ -138,7 +157,7 @@ class PostgresIndex:
                 active = read_active(conn, self.prefix)
                 if active is None:
                     name = sql.set_name(self.prefix, space)
-                    for stmt in sql.create_set_sql(name, space.dim):
+                    for stmt in sql.create_set_sql(name, space.dim, self.ann):
                         conn.execute(stmt)
                     value: dict[str, Any] = {"set": name, "space": space.to_dict(), "generation": 0}
                     conn.execute(f"INSERT INTO {meta} (key, value) VALUES ('active', %s::jsonb)", (Json(value),))
@@ -194,59 +213,81 @@ class PostgresIndex:
                 (updated if doc.id in stored else new).append(doc.id)
                 changed.append(item)
             if changed:
-                self._write(conn, changed, [i for i in ids if i in stored])
+                self._write(conn, changed)
+        if (new or updated) and self.ann == "ivfflat":
+            build_if_due(self._url, self.prefix, self.table_set, self.ann_min_rows)
         return UpsertResult(
             new=tuple(new), updated=tuple(updated), unchanged=tuple(unchanged), rejected=tuple(rejected)
         )
 
-    def _write(self, conn: psycopg.Connection[Any], items: list[IndexedDocument], existing: list[str]) -> None:
+    def _write(self, conn: psycopg.Connection[Any], items: list[IndexedDocument]) -> None:
+        """Replace ``items`` (documents and passages): binary COPY into session staging tables,
+        then one ``INSERT ... SELECT`` each, inside the caller's transaction."""
+        if conn not in self._typed:
+            register_vector(conn)  # pgvector's binary dumper: vectors travel as float32, not text
+            self._typed.add(conn)
+        for stmt in sql.staging_sql(self.table_set, self._space.dim):  # rolled back with a failed batch
+            conn.execute(stmt)
+        sd, sp = f"{self.table_set}_stage_d", f"{self.table_set}_stage_p"
         with conn.cursor() as cur:
             cur.execute(f"DELETE FROM {self._p} WHERE doc_id = ANY(%s)", ([i.document.id for i in items],))
-            cur.executemany(
+            with cur.copy(f"COPY {sd} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(sql.STAGE_D_TYPES)
+                for d in (i.document for i in items):
+                    copy.write_row(
+                        (
+                            d.id,
+                            d.source_id,
+                            d.kind,
+                            d.language,
+                            d.published,
+                            d.fetched,
+                            d.content_hash,
+                            d.url,
+                            d.title,
+                            d.text,
+                            optional_fields_json(d),
+                        )
+                    )
+            with cur.copy(f"COPY {sp} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(sql.STAGE_P_TYPES)
+                for item in items:
+                    doc = item.document
+                    cfg = sql.text_config(doc.language)
+                    vectors = np.asarray(item.vectors, dtype=np.float32)
+                    for n, p in enumerate(doc.passages):
+                        copy.write_row(
+                            (
+                                doc.id,
+                                p.index,
+                                p.start,
+                                doc.source_id,
+                                doc.kind,
+                                doc.language,
+                                doc.published,
+                                p.text,
+                                cfg,
+                                sql.fold(p.text),
+                                vectors[n],
+                            )
+                        )
+            cur.execute(
                 f"INSERT INTO {self._d} (id, source_id, kind, language, published, fetched, content_hash, url,"
-                " title, body, props) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb)"
+                " title, body, props) SELECT id, source_id, kind, language, published, fetched, content_hash,"
+                f" url, title, body, props::jsonb FROM {sd}"
                 " ON CONFLICT (id) DO UPDATE SET source_id = EXCLUDED.source_id, kind = EXCLUDED.kind,"
                 " language = EXCLUDED.language, published = EXCLUDED.published, fetched = EXCLUDED.fetched,"
                 " content_hash = EXCLUDED.content_hash, url = EXCLUDED.url, title = EXCLUDED.title,"
-                " body = EXCLUDED.body, props = EXCLUDED.props, updated_at = now()",
-                [
-                    (
-                        d.id,
-                        d.source_id,
-                        d.kind,
-                        d.language,
-                        d.published,
-                        d.fetched,
-                        d.content_hash,
-                        d.url,
-                        d.title,
-                        d.text,
-                        optional_fields_json(d),
-                    )
-                    for d in (i.document for i in items)
-                ],
+                " body = EXCLUDED.body, props = EXCLUDED.props, updated_at = now()"
             )
-            rows = []
-            for item in items:
-                doc = item.document
-                cfg = sql.text_config(doc.language)
-                for n, p in enumerate(doc.passages):
-                    rows.append(
-                        (
-                            doc.id,
-                            p.index,
-                            p.start,
-                            p.text,
-                            cfg,
-                            cfg,
-                            sql.fold(p.text),
-                            sql.vector_literal(item.vectors[n]),
-                        )
-                    )
-            cur.executemany(
-                f"INSERT INTO {self._p} (doc_id, idx, start, text, config, tsv, embedding)"
-                " VALUES (%s, %s, %s, %s, %s::regconfig, to_tsvector(%s::regconfig, %s), %s::vector)",
-                rows,
+            cur.execute(
+                f"WITH ins AS (INSERT INTO {self._p} (doc_id, idx, start, source_id, kind, language, published,"
+                " text, config, tsv, embedding) SELECT doc_id, idx, start, source_id, kind, language, published,"
+                f" text, config::regconfig, to_tsvector(config::regconfig, folded), embedding FROM {sp}"
+                " RETURNING pid, doc_id, source_id, kind, language, published, embedding)"
+                f" INSERT INTO {self._v} (pid, doc_id, source_id, kind, language, published, embedding)"
+                f" SELECT pid, doc_id, source_id, kind, language, published, embedding::halfvec({self._space.dim})"
+                " FROM ins"
             )
 
     def get(self, doc_id: str) -> Document | None:
@@ -302,10 +343,10 @@ class PostgresIndex:
 
     def passage_vectors(self, filters: SearchFilters | None = None) -> PassageVectors:
         """See :class:`~index.base.DocumentIndex`; ordered by (published, document id, passage)."""
-        where, params = sql.filter_sql(filters)
+        where, params = sql.filter_sql(filters, "p")
         q = (
-            f"SELECT p.doc_id, p.idx, p.embedding::real[] FROM {self._p} p JOIN {self._d} d ON d.id = p.doc_id"
-            f" WHERE {where} ORDER BY d.published, d.id, p.idx"
+            f"SELECT p.doc_id, p.idx, p.embedding::real[] FROM {self._p} p"
+            f" WHERE {where} ORDER BY p.published, p.doc_id, p.idx"
         )
         with self._pool.connection() as conn:
             rows = conn.execute(q, params).fetchall()
@@ -323,12 +364,12 @@ class PostgresIndex:
             return {str(k): int(n) for k, n in conn.execute(q, params).fetchall()}
 
     def stats(self) -> IndexStats:
-        """See :class:`~index.base.DocumentIndex`; ``size_bytes``: both tables with their indexes."""
+        """See :class:`~index.base.DocumentIndex`; ``size_bytes``: the set's tables with their indexes."""
         with self._pool.connection() as conn:
             row = conn.execute(
                 f"SELECT (SELECT count(*) FROM {self._d}), (SELECT count(*) FROM {self._p}),"
-                " pg_total_relation_size(%s) + pg_total_relation_size(%s)",
-                (self._d, self._p),
+                " pg_total_relation_size(%s) + pg_total_relation_size(%s) + pg_total_relation_size(%s)",
+                (self._d, self._p, self._v),
             ).fetchone()
         assert row is not None
         return IndexStats(

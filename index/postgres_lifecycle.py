@@ -45,16 +45,7 @@ class PostgresLifecycle:
         self.settings = config.service.index.postgresql
 
     def _open(self, space: EmbeddingSpace, **kw: Any) -> PostgresIndex:
-        s = self.settings
-        return PostgresIndex(
-            settings_url(self.config),
-            space,
-            table_prefix=s.table_prefix,
-            pool_size=s.pool_size,
-            statement_timeout=s.statement_timeout,
-            ef_search=s.ef_search,
-            **kw,
-        )
+        return PostgresIndex.from_settings(settings_url(self.config), self.settings, space, **kw)
 
     def _active(self) -> dict[str, Any] | None:
         pool = connect_pool(settings_url(self.config), size=1, read_only=True)

@@ -5,9 +5,12 @@ is parsed once per configuration and a passage matches the query parsed like it 
 (``(config = 'russian' AND tsv @@ q_ru) OR ...``: one GIN bitmap per configuration). Any query
 word may match (OR, like BM25 elsewhere); ranked by ``ts_rank_cd``.
 
-Semantic: ``ORDER BY embedding <=> q LIMIT n``; when the filtered passages are few (at most
-``exact_below``) the scan is exact, otherwise the HNSW index answers with ``hnsw.ef_search`` and
-``hnsw.iterative_scan = strict_order`` so filters do not starve the result.
+Semantic: ``ORDER BY embedding <=> q LIMIT n`` over the half-precision search copies, re-ranked
+by the exact float4 cosine; when the filtered passages are few (at most
+``exact_below``) or no ANN index is trained yet, the scan is exact; otherwise the IVFFlat index
+answers (``ivfflat.probes`` from ``probe_fraction``, ``iterative_scan = relaxed_order``, re-sorted
+here) or the HNSW one (``hnsw.ef_search``, ``iterative_scan = relaxed_order``), so filters do not
+starve the result.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import psycopg
 from core.documents import SearchHit, SearchQuery, Vector
 from index import postgres_sql as sql
 from index.base import fuse_passages
+from index.postgres_ann import probes_for, read_state
 
 if TYPE_CHECKING:
     from index.postgres import PostgresIndex
@@ -41,39 +45,63 @@ def keyword_ranking(
     if not words:
         return []
     text = _tsquery_text(words)
-    where, params = sql.filter_sql(query.filters)
+    where, params = sql.filter_sql(query.filters, "p")
     match = " OR ".join(f"(p.config = '{c}'::regconfig AND p.tsv @@ to_tsquery('{c}', %s))" for c in _CONFIGS)
     rank = " ".join(f"WHEN '{c}'::regconfig THEN to_tsquery('{c}', %s)" for c in _CONFIGS)
     q = (
         f"SELECT p.pid, ts_rank_cd(p.tsv, CASE p.config {rank} END) AS r"
-        f" FROM {index._p} p JOIN {index._d} d ON d.id = p.doc_id"
+        f" FROM {index._p} p"
         f" WHERE ({match}) AND {where} ORDER BY r DESC, p.pid LIMIT %s"
     )
     args = [text] * len(_CONFIGS) + [text] * len(_CONFIGS) + params + [window]
     return [(int(pid), float(r)) for pid, r in conn.execute(q, args).fetchall()]
 
 
+_SEMANTIC_SQL = "SELECT v.pid FROM {v} v WHERE {where} ORDER BY {order} LIMIT %s"
+"""The candidate statement over the half-precision search copies (parameters: filter values,
+query vector, limit)."""
+
+OVERFETCH = 2
+"""Candidates fetched by half-precision distance per result kept after the exact re-rank."""
+
+
 def semantic_ranking(
     index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery, vector: Vector, window: int
 ) -> tuple[list[tuple[int, float]], bool]:
-    """``(pid, cosine)`` nearest first, at most ``window``; and whether the ranking is exhausted."""
-    where, params = sql.filter_sql(query.filters)
+    """``(pid, cosine)`` nearest first, at most ``window``; and whether the ranking is exhausted.
+
+    Candidates come from ``<set>_vectors`` (``halfvec``: the ANN index, or an exact scan of the
+    filtered rows), ``OVERFETCH`` times the window; they are re-ranked by the exact cosine of the
+    stored float4 vectors, so half precision only decides which near-ties enter the window."""
+    where, params = sql.filter_sql(query.filters, "v")
+    dim = index.embedding_space.dim
     lit = sql.vector_literal(vector)
-    base = f"FROM {index._p} p JOIN {index._d} d ON d.id = p.doc_id WHERE {where}"
-    row = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 {base} LIMIT %s) t", [*params, index.exact_below + 1]
-    ).fetchone()
+    count = f"SELECT count(*) FROM (SELECT 1 FROM {index._v} v WHERE {where} LIMIT %s) t"
+    row = conn.execute(count, [*params, index.exact_below + 1]).fetchone()
     exact = row is not None and int(row[0]) <= index.exact_below
-    if exact:
-        # "+ 0" keeps the planner off the HNSW index: an exact, filtered scan.
-        order = "(p.embedding <=> %s::vector) + 0, p.pid"
-    else:
-        conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(max(index.ef_search, window), 1000))}")
-        conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        order = "p.embedding <=> %s::vector"
-    q = f"SELECT p.pid, 1 - (p.embedding <=> %s::vector) {base} ORDER BY {order} LIMIT %s"
-    rows = conn.execute(q, [lit, *params, lit, window]).fetchall()
-    return [(int(pid), float(s)) for pid, s in rows], len(rows) < window
+    if index.ann == "ivfflat" and not exact:
+        state = read_state(conn, index.prefix, index.table_set)
+        exact = state is None  # not trained yet: the set is small
+        if state is not None:
+            conn.execute(f"SET LOCAL ivfflat.probes = {probes_for(state.lists, index.probe_fraction)}")
+            conn.execute("SET LOCAL ivfflat.iterative_scan = relaxed_order")
+            conn.execute(f"SET LOCAL ivfflat.max_probes = {state.lists}")
+    elif not exact:
+        conn.execute(f"SET LOCAL hnsw.ef_search = {int(min(max(index.ef_search, window * OVERFETCH), 1000))}")
+        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    distance = f"v.embedding <=> %s::halfvec({dim})"
+    # "+ 0" keeps the planner off the ANN index: an exact, filtered scan.
+    order = f"({distance}) + 0, v.pid" if exact else distance
+    fetch = window * OVERFETCH
+    q = _SEMANTIC_SQL.format(v=index._v, where=where, order=order)
+    pids = [int(r[0]) for r in conn.execute(q, [*params, lit, fetch])]
+    if not pids:
+        return [], True
+    scored = conn.execute(
+        f"SELECT pid, 1 - (embedding <=> %s::vector) FROM {index._p} WHERE pid = ANY(%s)", (lit, pids)
+    ).fetchall()
+    ranked = sorted(((int(pid), float(cos)) for pid, cos in scored), key=lambda r: (-r[1], r[0]))
+    return ranked[:window], len(pids) < fetch
 
 
 def run_search(

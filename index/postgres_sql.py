@@ -1,8 +1,9 @@
 """SQL of the PostgreSQL index: table sets, text-search configurations, filters, row mapping.
 
-A *table set* holds one embedding space: ``<set>_documents`` and ``<set>_passages`` (vectors in
-a pgvector ``vector(dim)`` column with an HNSW cosine index, a ``tsvector`` per passage with a
-GIN index). ``<prefix>_meta`` records which set is active and the space it was built with, so a
+A *table set* holds one embedding space: ``<set>_documents``, ``<set>_passages`` (text, a
+``tsvector`` per passage with a GIN index, the exact ``vector(dim)``) and ``<set>_vectors`` (a
+``halfvec(dim)`` search copy of each passage vector with the filter columns, under the ANN
+index: :mod:`index.postgres_ann`). ``<prefix>_meta`` records which set is active and the space it was built with, so a
 model change re-embeds into a new set and switches in one transaction.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "meta_sql",
     "row_document",
     "set_name",
+    "staging_sql",
     "text_config",
     "vector_literal",
 ]
@@ -65,9 +67,10 @@ def meta_sql(prefix: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {prefix}_meta (key text PRIMARY KEY, value jsonb NOT NULL)"
 
 
-def create_set_sql(name: str, dim: int) -> list[str]:
-    """DDL of one table set."""
-    d, p = f"{name}_documents", f"{name}_passages"
+def create_set_sql(name: str, dim: int, ann: str = "ivfflat") -> list[str]:
+    """DDL of one table set; ``ann="hnsw"`` adds the HNSW index now (an IVFFlat index is trained
+    later, once there are passages to train it on: :mod:`index.postgres_ann`)."""
+    d, p, v = f"{name}_documents", f"{name}_passages", f"{name}_vectors"
     return [
         f"""CREATE TABLE IF NOT EXISTS {d} (
             id text PRIMARY KEY,
@@ -89,18 +92,62 @@ def create_set_sql(name: str, dim: int) -> list[str]:
             doc_id text NOT NULL REFERENCES {d} (id) ON DELETE CASCADE,
             idx integer NOT NULL,
             start integer NOT NULL,
+            source_id text NOT NULL,
+            kind text NOT NULL,
+            language text NOT NULL,
+            published timestamptz NOT NULL,
             text text NOT NULL,
             config regconfig NOT NULL,
             tsv tsvector NOT NULL,
             embedding vector({int(dim)}) NOT NULL,
             UNIQUE (doc_id, idx))""",
+        # The document's filter columns, copied onto its passages: filtered scans need no join.
+        f"CREATE INDEX IF NOT EXISTS {p}_source ON {p} (source_id, published)",
+        f"CREATE INDEX IF NOT EXISTS {p}_published ON {p} (published)",
         f"CREATE INDEX IF NOT EXISTS {p}_tsv ON {p} USING gin (tsv)",
-        f"CREATE INDEX IF NOT EXISTS {p}_hnsw ON {p} USING hnsw (embedding vector_cosine_ops)",
+        # The search copy of each vector: half precision, kept in the row (PLAIN: no TOAST lookup
+        # per passage), with the filter columns, so semantic scans read 1 KB narrow rows and the
+        # ANN index is half the size; candidates are re-ranked by the exact float4 vectors above.
+        f"""CREATE TABLE IF NOT EXISTS {v} (
+            pid bigint PRIMARY KEY REFERENCES {p} (pid) ON DELETE CASCADE,
+            doc_id text NOT NULL,
+            source_id text NOT NULL,
+            kind text NOT NULL,
+            language text NOT NULL,
+            published timestamptz NOT NULL,
+            embedding halfvec({int(dim)}) NOT NULL)""",
+        f"ALTER TABLE {v} ALTER COLUMN embedding SET STORAGE PLAIN",
+        f"CREATE INDEX IF NOT EXISTS {v}_source ON {v} (source_id, published)",
+        f"CREATE INDEX IF NOT EXISTS {v}_published ON {v} (published)",
+        f"CREATE INDEX IF NOT EXISTS {v}_doc ON {v} (doc_id)",
+    ] + (
+        [f"CREATE INDEX IF NOT EXISTS {v}_hnsw ON {v} USING hnsw (embedding halfvec_cosine_ops)"]
+        if ann == "hnsw"
+        else []
+    )
+
+
+def staging_sql(name: str, dim: int) -> list[str]:
+    """Session-private staging tables a batch is COPYed into before one INSERT ... SELECT each
+    (emptied at every commit)."""
+    return [
+        f"""CREATE TEMP TABLE IF NOT EXISTS {name}_stage_d (
+            id text, source_id text, kind text, language text, published timestamptz, fetched timestamptz,
+            content_hash text, url text, title text, body text, props text) ON COMMIT DELETE ROWS""",
+        f"""CREATE TEMP TABLE IF NOT EXISTS {name}_stage_p (
+            doc_id text, idx integer, start integer, source_id text, kind text, language text,
+            published timestamptz, text text, config text, folded text,
+            embedding vector({int(dim)})) ON COMMIT DELETE ROWS""",
     ]
 
 
+STAGE_D_TYPES = ["text"] * 4 + ["timestamptz"] * 2 + ["text"] * 5
+STAGE_P_TYPES = ["text", "int4", "int4", "text", "text", "text", "timestamptz", "text", "text", "text", "vector"]
+
+
 def filter_sql(filters: SearchFilters | None, alias: str = "d") -> tuple[str, list[Any]]:
-    """A ``WHERE`` fragment (``TRUE`` when empty) and its parameters for ``filters``."""
+    """A ``WHERE`` fragment (``TRUE`` when empty) and its parameters for ``filters``, on the
+    documents table (``alias`` ``d``) or on the passages table (``p``: the same columns, copied)."""
     if filters is None:
         return "TRUE", []
     parts: list[str] = []
@@ -109,7 +156,7 @@ def filter_sql(filters: SearchFilters | None, alias: str = "d") -> tuple[str, li
         ("source_id", filters.sources),
         ("language", filters.languages),
         ("kind", filters.kinds),
-        ("id", filters.document_ids),
+        ("id" if alias == "d" else "doc_id", filters.document_ids),
     ):
         if values:
             parts.append(f"{alias}.{column} = ANY(%s)")

@@ -562,7 +562,10 @@ BUILTIN_DETECTORS: tuple[type[DetectorBase], ...] = (
 
 def register_builtins(detectors: Registry[DetectorKind] = DETECTORS) -> None:
     """Register the built-in detectors by name (idempotent); a plugin adds a :class:`DetectorKind` too."""
-    for cls in BUILTIN_DETECTORS:
+    from monitors.deletions import DeletedAfterSpreadDetector  # it builds on this module
+
+    builtins: tuple[type[DetectorBase], ...] = (*BUILTIN_DETECTORS, DeletedAfterSpreadDetector)
+    for cls in builtins:
         detectors.add(
             cls.name,
             DetectorKind(name=cls.name, options=cls.Options, build=cls, description=(cls.__doc__ or "").strip()),

@@ -15,6 +15,7 @@ from typing import Literal
 
 import networkx as nx
 
+from core.markup import strip_markup_row
 from core.safe_text import csv_cell, escape_bidi, strip_bidi_deep
 from monitors.spread_models import TraceResult
 
@@ -83,7 +84,7 @@ def export_items_csv(result: TraceResult, path: Path | str) -> Path:
         for it in result.items:
             d = it.as_dict()
             row = {k: d.get(k, "") for k in CSV_COLUMNS} | roles[it.document_id]
-            w.writerow({k: csv_cell(v) for k, v in row.items()})
+            w.writerow({k: csv_cell(v) for k, v in strip_markup_row(row).items()})
     return path
 
 

@@ -19,6 +19,7 @@ from narrawatch.builtins import register_builtins
 if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from alerts.config import AlertsConfig
     from alerts.outbox import Outbox
+    from crawlers.evidence_store import EvidenceStore
     from crawlers.sightings import SightingStore
     from crawlers.state import CrawlStateStore
     from index.base import DocumentIndex, IndexLifecycle
@@ -40,7 +41,7 @@ class App:
     embedded backend before the first ingest it answers as an empty index).
     """
 
-    PARTS = ("embedder", "index", "state", "sightings", "pipeline", "matches", "outbox", "tokens")
+    PARTS = ("embedder", "index", "state", "sightings", "evidence", "pipeline", "matches", "outbox", "tokens")
 
     def __init__(self, config: Config, *, read_only: bool = False, **parts: Any) -> None:
         """``parts`` (e.g. ``index=``, ``embedder=``) are used instead of opening them from the
@@ -104,6 +105,13 @@ class App:
         return self._part("sightings", lambda: SightingStore(self.config.data_dir / "sightings.sqlite"))
 
     @property
+    def evidence(self) -> EvidenceStore:
+        """Captures, versions and deletions of documents (``<data_dir>/evidence.sqlite``)."""
+        from crawlers.evidence_store import EvidenceStore, evidence_path
+
+        return self._part("evidence", lambda: EvidenceStore(evidence_path(self.config.data_dir)))
+
+    @property
     def pipeline(self) -> Pipeline:
         """Crawl -> extract -> embed -> index, with this app's index, state and sightings."""
         from narrawatch.pipeline import Pipeline
@@ -111,7 +119,12 @@ class App:
         return self._part(
             "pipeline",
             lambda: Pipeline(
-                self.config, embedder=self.embedder, index=self.index, state=self.state, sightings=self.sightings
+                self.config,
+                embedder=self.embedder,
+                index=self.index,
+                state=self.state,
+                sightings=self.sightings,
+                evidence=self.evidence,
             ),
         )
 

@@ -25,6 +25,7 @@ from alerts.rules import AlertEngine, run_rules
 from core.documents import IndexedDocument, UpsertResult, utcnow
 from core.events import Alert
 from core.matches import Match
+from monitors.deletions import StoreWithDeletions
 from monitors.narratives import NarrativeMatcher
 from narrawatch.app import App
 from narrawatch.read.sources import detector_health
@@ -93,7 +94,8 @@ class MonitoringService:
         now = self.clock()
         titles = {n.id: n.title for n in self.catalogue.enabled}
         with self._lock:
-            events = run_rules(self.alerts, self.store, detector_health(self.app, now), now, titles)
+            store = StoreWithDeletions(self.store, self.app.evidence)  # deleted_after_spread reads deletions
+            events = run_rules(self.alerts, store, detector_health(self.app, now), now, titles)
             alerts = AlertEngine(self.alerts, self.outbox).process(events, now)
             if self.keep_summary:
                 self.last_alerts.extend(alerts)

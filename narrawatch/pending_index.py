@@ -6,6 +6,10 @@ files would race the writer and could leave a half-made index behind). :class:`P
 stands in for it: every read answers like an empty index, and as soon as the writer's database
 file appears the real read-only index is opened and every call goes to it, so the server starts
 showing documents after the first ingest without a restart. It never writes anything to disk.
+
+On PostgreSQL the same holds: a read-only open of a prefix with no tables raises
+:class:`~core.errors.IndexNotCreated`, and the pending index retries the open at most every few
+seconds; any other failure (the server unreachable, a wrong password) is raised to the caller.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +32,7 @@ from core.documents import (
     SearchQuery,
     UpsertResult,
 )
-from core.errors import IndexBackendError, IndexUnavailable
+from core.errors import IndexBackendError, IndexNotCreated, IndexUnavailable
 from core.settings import Config
 from index.base import CountBy, DocumentIndex, PassageVectors
 from index.local_store import DB_NAME
@@ -37,6 +41,9 @@ from narrawatch.backends import open_index
 __all__ = ["PendingIndex", "embedded_index_exists", "open_read_index"]
 
 log = logging.getLogger(__name__)
+
+PG_RETRY_SECONDS = 5.0
+"""While no PostgreSQL index exists, re-try the open at most this often (each try is a connection)."""
 
 
 def embedded_index_exists(config: Config) -> bool:
@@ -47,15 +54,30 @@ def embedded_index_exists(config: Config) -> bool:
 class PendingIndex:
     """A read-only :class:`~index.base.DocumentIndex` for an index that may not exist yet.
 
-    ``marker`` is the file whose existence means the writer has created the index; ``opener``
-    opens it read-only. Until both succeed, reads answer as an empty index (no hits, no
-    documents, zero counts) and writes raise :class:`IndexBackendError` like any read-only index.
+    ``created()`` says whether the writer may have created the index (the embedded database
+    file exists); ``opener`` opens it read-only, and an error of a ``waiting_for`` type means
+    "not yet". Until both succeed, reads answer as an empty index (no hits, no documents, zero
+    counts) and writes raise :class:`IndexBackendError` like any read-only index. ``where`` names
+    the index in logs; ``retry_every`` (seconds) spaces out opens that cost a round trip.
     """
 
-    def __init__(self, marker: Path, space: EmbeddingSpace, opener: Callable[[], DocumentIndex]) -> None:
-        self._marker = marker
+    def __init__(
+        self,
+        created: Callable[[], bool],
+        space: EmbeddingSpace,
+        opener: Callable[[], DocumentIndex],
+        *,
+        where: str,
+        waiting_for: tuple[type[Exception], ...] = (IndexUnavailable, sqlite3.Error),
+        retry_every: float = 0.0,
+    ) -> None:
+        self._created = created
         self._space = space
         self._opener = opener
+        self._where = where
+        self._waiting_for = waiting_for
+        self._retry_every = retry_every
+        self._next_try = 0.0
         self._index: DocumentIndex | None = None
         self._lock = threading.Lock()
         self._last_problem = ""
@@ -68,19 +90,20 @@ class PendingIndex:
     def _ready(self) -> DocumentIndex | None:
         if self._index is not None:
             return self._index
-        if not self._marker.exists():
+        if time.monotonic() < self._next_try or not self._created():
             return None
         with self._lock:
             if self._index is None:
                 try:
                     self._index = self._opener()
-                except (IndexUnavailable, sqlite3.Error) as exc:
-                    # The writer is still creating it (database made, full-text index not yet): retry next call.
+                except self._waiting_for as exc:
+                    # Not created yet, or still being created (embedded: database made, full-text index not yet).
+                    self._next_try = time.monotonic() + self._retry_every
                     if str(exc) != self._last_problem:
                         self._last_problem = str(exc)
-                        log.info("index at %s not readable yet: %s", self._marker.parent, exc)
+                        log.info("index at %s not readable yet: %s", self._where, exc)
                     return None
-                log.info("index at %s created by a writer: serving it", self._marker.parent)
+                log.info("index at %s created by a writer: serving it", self._where)
             return self._index
 
     # -- DocumentIndex ---------------------------------------------------------------------------
@@ -148,12 +171,27 @@ class PendingIndex:
 
 
 def open_read_index(config: Config, space: EmbeddingSpace) -> DocumentIndex:
-    """The configured index opened read-only; on the embedded backend also before the first ingest.
+    """The configured index opened read-only, also before the first ingest (embedded and PostgreSQL).
 
     Without an index yet, this is a :class:`PendingIndex` that starts answering from the real
     index once a crawl (``narrawatch crawl --once`` or ``run``) has created it.
     """
-    if config.service.index.backend != "embedded" or embedded_index_exists(config):
+    backend = config.service.index.backend
+
+    def opener() -> DocumentIndex:
         return open_index(config, space, read_only=True)
+
+    if backend == "postgresql":
+        try:
+            return opener()
+        except IndexNotCreated as exc:
+            log.info("%s: serving empty results until the first ingest creates it", exc)
+            where = f"postgresql prefix {config.service.index.postgresql.table_prefix!r}"
+            return PendingIndex(
+                lambda: True, space, opener, where=where, waiting_for=(IndexNotCreated,), retry_every=PG_RETRY_SECONDS
+            )
+    if backend != "embedded" or embedded_index_exists(config):
+        return opener()
     log.info("no index at %s yet: serving empty results until the first ingest creates it", config.index_path)
-    return PendingIndex(config.index_path / DB_NAME, space, lambda: open_index(config, space, read_only=True))
+    marker = config.index_path / DB_NAME
+    return PendingIndex(marker.exists, space, opener, where=str(config.index_path))

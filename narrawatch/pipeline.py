@@ -32,6 +32,7 @@ from core.errors import NarrawatchError
 from core.logging import StageCounters
 from core.serialize import document_from_dict
 from core.settings import Config
+from crawlers.evidence_store import EvidenceStore, evidence_path
 from crawlers.sightings import SightingStore, sightings_path
 from crawlers.state import CrawlStateStore
 from index.base import DocumentIndex
@@ -110,6 +111,7 @@ class Pipeline:
         crawl: CrawlFn = _subprocess_crawl,
         counters: StageCounters | None = None,
         sightings: SightingStore | None = None,
+        evidence: EvidenceStore | None = None,
     ) -> None:
         self.config = config
         self.embedder = embedder
@@ -122,6 +124,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._sightings = sightings
         self._owns_sightings = sightings is None
+        self._evidence = evidence
+        self._owns_evidence = evidence is None
         self.ownership = Ownership(config)
 
     @property
@@ -131,11 +135,21 @@ class Pipeline:
             self._sightings = SightingStore(sightings_path(self.config.data_dir))
         return self._sightings
 
+    @property
+    def evidence(self) -> EvidenceStore:
+        """The evidence store (opened on first use at ``<data_dir>/evidence.sqlite`` unless given)."""
+        if self._evidence is None:
+            self._evidence = EvidenceStore(evidence_path(self.config.data_dir))
+        return self._evidence
+
     def close(self) -> None:
-        """Close the sightings store if this pipeline opened it."""
+        """Close the sightings and evidence stores if this pipeline opened them."""
         if self._owns_sightings and self._sightings is not None:
             self._sightings.close()
             self._sightings = None
+        if self._owns_evidence and self._evidence is not None:
+            self._evidence.close()
+            self._evidence = None
 
     def stop(self) -> None:
         """Ask running passes to stop after the batch in hand (it is still indexed)."""
@@ -149,7 +163,7 @@ class Pipeline:
     ) -> list[SourceReport]:
         """Run one pass over the given sources (default: every enabled source)."""
         if source_ids is None:
-            source_ids = [s.id for s in self.config.sources if s.enabled]
+            source_ids = [s.id for s in self.config.sources if s.enabled and not s.disabled_reason]
         else:
             for sid in source_ids:
                 self.config.source(sid)  # unknown id -> UnknownNameError listing the ids
@@ -307,6 +321,7 @@ class Pipeline:
             rows = self.ownership.sightings(docs, result, now)
             if rows:
                 self.sightings.record(rows)
+            self._record_evidence(docs, result)
             self.counters.add("index.carried", len(carried))
             self.counters.add("index.rejected", len(result.rejected))
             self.counters.add("index.new", len(result.new))
@@ -328,6 +343,24 @@ class Pipeline:
                 self.counters.add("hooks.failed")
                 raise NarrawatchError(f"post-index hook failed: {exc}") from exc
         return result
+
+    def _record_evidence(self, docs: Sequence[Document], result: UpsertResult) -> None:
+        """Captures and versions of an acknowledged batch (before its items are marked seen).
+
+        A stored document's text becomes a version (version 1 when new; a changed text the next
+        one; the same text only moves ``last_seen``); a carried copy (another source owns the id)
+        adds its capture only, never a version of the owner's text.
+        """
+        versioned = set(result.new) | set(result.updated) | set(result.unchanged)
+        carried = set(result.carried)
+        for doc in docs:
+            if doc.capture is None:
+                continue
+            if doc.id in versioned:
+                if self.evidence.record_version(doc.id, doc.title, doc.text, doc.capture, seen=doc.fetched):
+                    self.counters.add("evidence.versions")
+            elif doc.id in carried:
+                self.evidence.record_capture(doc.id, doc.capture)
 
     def _storable(self, doc: Document, now: datetime) -> Document:
         """The document with unstorable values replaced; each replacement logged and counted."""

@@ -87,6 +87,9 @@ class Service:
             if not src.enabled:
                 log.info("disabled source %s: enabled: false", src.id)
                 continue
+            if src.disabled_reason:
+                log.info("disabled source %s: %s", src.id, src.disabled_reason)
+                continue
             if not in_shard(src.id, self.shard):
                 continue
             st = self.pipeline.state.get(src.id)

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from core.settings import Config
+from narrawatch.api.docs import mount_docs
 from narrawatch.api.routers import mount_api
 from narrawatch.app import App, open_app
 from narrawatch.http.errors import install_error_handlers
@@ -80,7 +81,8 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
         version="1",
         description=(
             "Search, narrative matches, alerts, spread tracing and emerging themes. "
-            "Authenticate with `Authorization: Bearer <token>` (`narrawatch token create`)."
+            "Authenticate with `Authorization: Bearer <token>` (`narrawatch token create`); "
+            "interactive docs at `/docs` (Swagger UI) and `/redoc`, served offline."
         ),
         docs_url=None,
         redoc_url=None,
@@ -103,6 +105,7 @@ def create_app(config: Config, *, app: App | None = None) -> FastAPI:
         return response
 
     mount_api(server)
+    mount_docs(server)  # /docs and /redoc with local assets and their own CSP (narrawatch.api.docs)
     mount_web(server)
     return server
 

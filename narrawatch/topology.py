@@ -1,8 +1,9 @@
 """The running service's topology, wired in one place.
 
 * the pipeline's post-index hook: narrative matching (:func:`narrawatch.monitoring.attach_monitoring`);
-* the scheduled jobs: one crawl job per source (:class:`narrawatch.scheduler.Service`) and the
-  detectors + alert delivery every :data:`MONITOR_EVERY`;
+* the scheduled jobs: one crawl job per source (:class:`narrawatch.scheduler.Service`), the
+  detectors + alert delivery every :data:`MONITOR_EVERY`, and re-checks of recent items for
+  edits and deletions every ``recheck.every`` (:mod:`narrawatch.recheck`);
 * the HTTP server (API and web UI) sharing the App, when enabled.
 
 ``crawl --once`` runs the same hook and one detector pass after the crawl (:func:`crawl_once`).
@@ -19,6 +20,7 @@ from narrawatch import __version__
 from narrawatch.app import App
 from narrawatch.monitoring import attach_monitoring
 from narrawatch.pipeline import SourceReport
+from narrawatch.recheck import attach_recheck
 from narrawatch.scheduler import Service
 
 __all__ = ["MONITOR_EVERY", "crawl_once", "run_service"]
@@ -34,7 +36,13 @@ def crawl_once(
 ) -> list[SourceReport]:
     """One pass over ``sources`` with matching attached, then one detector pass."""
     monitoring = attach_monitoring(app)
-    reports = app.pipeline.ingest(list(sources), on_event=on_event)
+    recheck = attach_recheck(app)  # new items start their re-check schedule
+    try:
+        reports = app.pipeline.ingest(list(sources), on_event=on_event)
+    finally:
+        if recheck is not None:
+            app.pipeline.hooks.remove(recheck.on_indexed)
+            recheck.close()
     if monitoring is not None:
         monitoring.after_pass()
     app.pipeline.counters.log(log, "counters")
@@ -49,6 +57,9 @@ def run_service(app: App, *, shard: tuple[int, int] | None = None, with_api: boo
     monitoring = attach_monitoring(app)
     if monitoring is not None:
         service.add_job("monitoring", monitoring.after_pass, MONITOR_EVERY)
+    recheck = attach_recheck(app, shard=shard)
+    if recheck is not None:
+        service.add_job("recheck", recheck.run_once, config.service.recheck.every)
     api = None
     if with_api and config.service.api.enabled:
         from narrawatch.server import ApiServer  # FastAPI and uvicorn: only when the API runs
@@ -62,3 +73,5 @@ def run_service(app: App, *, shard: tuple[int, int] | None = None, with_api: boo
     finally:
         if api is not None:
             api.stop()
+        if recheck is not None:
+            recheck.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,16 @@ def shared_data() -> Path:
 def test_data() -> Path:
     """tests/data (committed copies of real data, origin noted beside each piece)."""
     return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A live PostgreSQL URL (see :mod:`tests.support.pg`), or skip."""
+    from tests.support.pg import pg_url as start
+    from tests.support.pg import stop
+
+    url = start()
+    if not url:
+        pytest.skip("NARRAWATCH_PG_URL not set and pgserver not installed")
+    yield url
+    stop()

@@ -9,6 +9,8 @@ Event schema (``source`` is the source id)::
     {"event": "error", "source", "message", "url", "reason"}
     {"event": "warning", "source", "reason", "message", "url"}   non-fatal: counted in source health
     {"event": "source_done", "source", "ok", "counts"}
+    {"event": "recheck", "source", "document_id", "url", "outcome", "status", "detail", "final_url",
+     "document", "capture"}                               a re-check run's verdict on one item
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import IO, Any
 
 __all__ = ["EVENT_TYPES", "EventWriter"]
 
-EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "warning", "source_done")
+EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "warning", "source_done", "recheck")
 
 
 class EventWriter:

@@ -42,6 +42,7 @@ def build_settings(
             f"{_MW}.AddressGuardMiddleware": 40,  # before robots.txt (100): a refused host gets no request
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             f"{_MW}.BackoffRetryMiddleware": 550,
+            "crawlers.archive_scrapy.RawResponseMiddleware": 950,  # the response as it arrived (WARC)
         },
         "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
         "DNS_TIMEOUT": min(crawl.timeout.total_seconds(), 60.0),

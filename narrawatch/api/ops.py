@@ -93,7 +93,11 @@ def metrics_allowed(request: Request, ctx: ServerContext) -> None:
     require("read")(request)
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format; a token unless api.metrics_public)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format; a token unless api.metrics_public)",
+    openapi_extra={"security": [{}, {"bearerAuth": []}]},  # optional: see metrics_allowed
+)
 def metrics(request: Request, ctx: Ctx) -> Response:
     """Scraped by Prometheus (``authorization: {credentials: <token>}`` in its scrape config)."""
     metrics_allowed(request, ctx)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from narrawatch.api.deps import Analyst, AppDep, Reader
 from narrawatch.api.schemas import TraceBody
 from narrawatch.read import themes, trace
-from narrawatch.read.params import PromoteRequest, TimeRange, TraceRequest
+from narrawatch.read.params import PromoteRequest, ThemeParams, TraceRequest
 from narrawatch.read.trace import ExportFormat
 
 __all__ = ["router"]
@@ -41,12 +41,14 @@ def trace_export(
 
 
 @router.get("/themes", summary="Emerging themes: clusters of recent passages no narrative matched")
-def list_themes(app: AppDep, who: Reader, t: Annotated[TimeRange, Query()]) -> list[dict[str, Any]]:
-    """Default window: the last 7 days."""
-    return [th.as_dict() for th in themes.list_themes(app, t.since, t.until)]
+def list_themes(app: AppDep, who: Reader, t: Annotated[ThemeParams, Query()]) -> list[dict[str, Any]]:
+    """Default window: the 7 days up to the newest stored document (not the wall clock)."""
+    return [
+        th.as_dict() for th in themes.list_themes(app, t.since, t.until, min_size=t.min_size, max_themes=t.max_themes)
+    ]
 
 
 @router.post("/themes/{theme_id}/promote", summary="Promote a theme to a draft narrative (analyst)")
 def promote(app: AppDep, who: Analyst, theme_id: str, req: PromoteRequest) -> dict[str, Any]:
     """Writes a draft narrative YAML (``<data_dir>/narrative_drafts``) for review; returns its path."""
-    return themes.promote(app, theme_id, req.narrative_id, req.since).as_dict()
+    return themes.promote(app, theme_id, req.narrative_id, req.since, req.until, min_size=req.min_size).as_dict()

@@ -33,11 +33,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"{len(exc.issues)} problem(s) in {args.config}", file=sys.stderr)
         return 2
     kinds: dict[str, int] = {}
+    disabled = 0
     for s in config.sources:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        if s.disabled_reason:  # valid, but lacks a prerequisite (a token): say so, not an error
+            disabled += 1
+            print(f"sources.{s.id}: {s.disabled_reason}")
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     extra = "".join(f", {len(v)} {k}" for k, v in config.extra.items() if hasattr(v, "__len__"))
-    print(f"ok: {len(config.sources)} sources ({summary}){extra}; data in {config.data_dir}")
+    off = f"; {disabled} disabled (see above)" if disabled else ""
+    print(f"ok: {len(config.sources)} sources ({summary}){extra}{off}; data in {config.data_dir}")
     return 0
 
 
@@ -50,7 +55,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not args.once:
         print("crawl runs one pass and needs --once; use 'narrawatch run' for the service", file=sys.stderr)
         return 2
-    sources = args.source or [s.id for s in config.sources if s.enabled and in_shard(s.id, args.shard)]
+    sources = args.source or [
+        s.id for s in config.sources if s.enabled and not s.disabled_reason and in_shard(s.id, args.shard)
+    ]
     for sid in sources:
         config.source(sid)
     with open_app(config) as app:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.markup import strip_markup
 from narrawatch.app import open_app
 from narrawatch.cli.args import MAX_K, Register, add_filter_args, bounded_int, load
 from narrawatch.read.params import SearchParams
@@ -47,11 +48,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         console.print("no results")
     for r in rows:
         console.print(
-            f"[bold]{r['rank']}. {escape(r['title'] or '(untitled)')}[/bold]  "
+            f"[bold]{r['rank']}. {escape(strip_markup(r['title'] or '') or '(untitled)')}[/bold]  "
             f"[dim]{escape(r['source_id'])} · {r['language']} · {(r['published'] or '')[:16]} · {r['score']:.4f}[/dim]"
         )
         console.print(f"   {escape(r['url'])}")
-        console.print(f"   {escape(r['passage']['text'][:240])}")
+        console.print(f"   {escape(strip_markup(r['passage']['text'])[:240])}")
     return 0
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from core.documents import utcnow
+from core.markup import strip_markup
 from narrawatch.app import open_app
 from narrawatch.cli.args import Register, bounded_float, bounded_int, load, when_arg
 from narrawatch.terminal import print_json
@@ -60,7 +59,7 @@ def _print_trace(data: dict[str, Any]) -> None:
     for it in items[:50]:
         print(
             f"  {str(it.get('published'))[:16]}  {it.get('outlet', ''):28} {it.get('language', ''):3} "
-            f"{it.get('similarity', 0):.3f}  {str(it.get('passage') or it.get('title') or '')[:90]!r}"
+            f"{it.get('similarity', 0):.3f}  {strip_markup(str(it.get('passage') or it.get('title') or ''))[:90]!r}"
         )
         for c in it.get("carriers", []):
             print(f"      carried by {c['source']} ({c['outlet']}) first seen {c['first_seen'][:16]}")
@@ -75,9 +74,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from narrawatch.read.themes import list_themes, promote_theme_to_draft  # numpy clustering: this command only
 
     with open_app(load(args), read_only=True) as app:
-        themes = list_themes(
-            app, args.since or utcnow() - timedelta(days=7), min_size=args.min_size, max_themes=args.max
-        )
+        themes = list_themes(app, args.since, args.until, min_size=args.min_size, max_themes=args.max)
         if args.promote is not None:
             if not 1 <= args.promote <= len(themes) or not args.id:
                 print(f"--promote takes a theme number 1..{len(themes)} and --id NARRATIVE_ID", file=sys.stderr)
@@ -126,7 +123,10 @@ def add_commands(sub: Any, command: Register) -> None:
     p.set_defaults(func="trace")
 
     p = sub.add_parser("themes", help="emerging themes among recent unmatched passages")
-    p.add_argument("--since", default="7d", type=when_arg)
+    p.add_argument(
+        "--since", type=when_arg, help="start (ISO or duration); default: 7 days before the newest stored document"
+    )
+    p.add_argument("--until", type=when_arg, help="end, exclusive; default: the newest stored document's day")
     p.add_argument("--min-size", type=bounded_int(1, 10_000), default=5, help="distinct texts a theme needs")
     p.add_argument("--max", type=bounded_int(1, 1000), default=20, help="themes to show, 1..1000")
     p.add_argument("--promote", type=int, help="theme number to promote to a draft narrative")

@@ -7,8 +7,10 @@ from typing import Any
 
 from core.documents import Document
 from core.errors import NotFoundError
+from core.evidence import Version
 from core.timefmt import iso_utc
 from narrawatch.app import App
+from narrawatch.read.history import NO_HISTORY, History, deletion_dict, histories, version_dicts, versions_of
 
 __all__ = ["DocumentView", "document"]
 
@@ -18,9 +20,12 @@ class DocumentView:
     """A stored document as the surfaces show it."""
 
     doc: Document
+    versions: tuple[Version, ...] = ()
+    """Every kept version of the text, version 1 first (re-checks add one per edit)."""
+    history: History = NO_HISTORY
 
     def as_dict(self) -> dict[str, Any]:
-        """Metadata, full text and passages (``index``, ``start``, ``text``)."""
+        """Metadata, full text, passages (``index``, ``start``, ``text``), versions and deletion."""
         doc = self.doc
         return {
             "id": doc.id,
@@ -39,6 +44,9 @@ class DocumentView:
             "media": list(doc.media),
             "text": doc.text,
             "passages": [{"index": p.index, "start": p.start, "text": p.text} for p in doc.passages],
+            "versions": version_dicts(self.versions),
+            "edited": self.history.edited,
+            "deleted": deletion_dict(self.history.deletion),
         }
 
 
@@ -47,4 +55,6 @@ def document(app: App, doc_id: str) -> DocumentView:
     doc = app.index.get(doc_id)
     if doc is None:
         raise NotFoundError(f"no document {doc_id!r}")
-    return DocumentView(doc)
+    versions = tuple(versions_of(app, doc_id))
+    history = histories(app, [doc_id])[doc_id]
+    return DocumentView(doc, versions, History(len(versions), history.deletion))

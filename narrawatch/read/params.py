@@ -23,6 +23,7 @@ __all__ = [
     "MatchParams",
     "PromoteRequest",
     "SearchParams",
+    "ThemeParams",
     "TimeRange",
     "TraceRequest",
     "VerdictRequest",
@@ -135,12 +136,22 @@ class TraceRequest(TimeRange):
         return self
 
 
+class ThemeParams(TimeRange):
+    """Emerging themes: ``GET /api/v1/themes``, the themes page, ``narrawatch themes``. Without
+    ``since`` the window is the 7 days up to the newest stored document (not the wall clock)."""
+
+    min_size: Annotated[int, Field(ge=2, le=1000, description="distinct texts a theme needs")] = 5
+    max_themes: Annotated[int, Field(ge=1, le=100, description="themes returned, best first")] = 20
+
+
 class PromoteRequest(BaseModel):
     """Promote a theme: ``POST /api/v1/themes/{id}/promote`` and the themes page form."""
 
     model_config = ConfigDict(extra="forbid")
     narrative_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
     since: When = None
+    until: When = None
+    min_size: Annotated[int, Field(ge=2, le=1000)] = 5
 
 
 class VerdictRequest(BaseModel):

@@ -14,13 +14,15 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.documents import SearchFilters, SearchHit, SearchQuery
+from core.markup import strip_markup_row
 from core.safe_text import csv_cell, escape_bidi
 from core.timefmt import iso_utc
 from narrawatch.app import App
+from narrawatch.read.history import NO_HISTORY, History, histories
 from narrawatch.read.params import EXPORT_MAX, SearchParams
 
 __all__ = [
@@ -76,6 +78,8 @@ class SearchResult:
     rank: int
     hit: SearchHit
     highlights: tuple[tuple[int, int], ...]
+    history: History = NO_HISTORY
+    """Versions kept and deletion found by re-checks (:mod:`narrawatch.read.history`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The one JSON shape of a search hit (API, web, ``narrawatch search --json``)."""
@@ -93,6 +97,7 @@ class SearchResult:
             "semantic_rank": h.semantic_rank,
             "semantic_score": None if h.semantic_score is None else round(float(h.semantic_score), 4),
             "passage": {"index": h.passage_index, "text": h.snippet, "highlights": [list(s) for s in self.highlights]},
+            **self.history.as_dict(),
         }
 
     def export_row(self) -> dict[str, Any]:
@@ -151,7 +156,12 @@ def _result(hit: SearchHit, rank: int, query: str) -> SearchResult:
 def ranked(app: App, p: SearchParams, k: int) -> list[SearchResult]:
     """The top ``k`` (at most :data:`EXPORT_MAX`) results, ignoring ``p.page``/``p.page_size``
     (``narrawatch search -k``, exports)."""
-    return [_result(h, i, p.q) for i, h in enumerate(_hits(app, p, min(k, EXPORT_MAX)), start=1)]
+    return _with_history(app, [_result(h, i, p.q) for i, h in enumerate(_hits(app, p, min(k, EXPORT_MAX)), start=1)])
+
+
+def _with_history(app: App, results: list[SearchResult]) -> list[SearchResult]:
+    found = histories(app, [r.hit.document_id for r in results])
+    return [replace(r, history=found[r.hit.document_id]) for r in results]
 
 
 def search(app: App, p: SearchParams) -> SearchPage:
@@ -165,7 +175,7 @@ def search(app: App, p: SearchParams) -> SearchPage:
         page=p.page,
         page_size=p.page_size,
         has_more=len(hits) > start + p.page_size,
-        results=tuple(_result(h, start + i + 1, p.q) for i, h in enumerate(page)),
+        results=tuple(_with_history(app, [_result(h, start + i + 1, p.q) for i, h in enumerate(page)])),
     )
 
 
@@ -175,12 +185,13 @@ def export_rows(app: App, p: SearchParams, limit: int = EXPORT_MAX) -> list[dict
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
-    """CSV text with a header; cells go through :func:`core.safe_text.csv_cell` (formulas quoted, bidi dropped)."""
+    """CSV text with a header; cells go through :func:`core.safe_text.csv_cell` (formulas quoted, bidi dropped)
+    and text columns lose Telegram markup (:func:`core.markup.strip_markup_row`; JSONL keeps it)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in strip_markup_row(row).items()})
     return buf.getvalue()
 
 

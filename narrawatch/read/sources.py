@@ -16,9 +16,10 @@ __all__ = ["STATUS_ORDER", "SourceStatus", "detector_health", "source_health"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["failing", "never", "quiet", "ok"]
-STATUS_ORDER: dict[str, int] = {"failing": 0, "never": 1, "quiet": 2, "ok": 3}
-"""Sources are listed failing first, then never crawled, then quiet (nothing in 24 h), then ok."""
+Status = Literal["failing", "never", "quiet", "ok", "disabled"]
+STATUS_ORDER: dict[str, int] = {"failing": 0, "never": 1, "quiet": 2, "ok": 3, "disabled": 4}
+"""Sources are listed failing first, then never crawled, then quiet (nothing in 24 h), then ok,
+then disabled (valid but lacking a prerequisite such as a token: not crawled, not an error)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,10 @@ class SourceStatus:
 
     @property
     def status(self) -> Status:
-        """``failing`` (failures in a row), ``never`` (no success yet), ``quiet`` (no item in 24 h) or ``ok``."""
+        """``disabled`` (a missing token: not crawled), ``failing`` (failures in a row), ``never`` (no
+        success yet), ``quiet`` (no item in 24 h) or ``ok``."""
+        if self.source.disabled_reason:
+            return "disabled"
         h = self.health
         if h.consecutive_failures > 0:
             return "failing"
@@ -53,6 +57,8 @@ class SourceStatus:
             "every": str(s.every),
             "documents": self.documents or 0,
             "status": self.status,
+            "disabled": self.source.disabled_reason or None,
+            "notes": "; ".join(n for n in (self.source.disabled_reason, self.details.get("notes", "")) if n),
         }
 
 
@@ -81,4 +87,4 @@ def source_health(app: App, now: datetime | None = None, *, count_documents: boo
 
 def detector_health(app: App, now: datetime) -> list[SourceHealth]:
     """The source-silence detector's input: :func:`source_health` without the index."""
-    return [s.health for s in source_health(app, now, count_documents=False)]
+    return [s.health for s in source_health(app, now, count_documents=False) if s.status != "disabled"]

@@ -25,10 +25,13 @@ __all__ = [
     "DEFAULT_THEME_WINDOW",
     "THEMES_CACHE_SECONDS",
     "Promotion",
+    "ThemeWindow",
+    "data_end",
     "drafts_dir",
     "list_themes",
     "promote",
     "promote_theme_to_draft",
+    "theme_window",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,50 @@ class Promotion:
         return {"theme_id": self.theme_id, "narrative_id": self.narrative_id, "path": str(self.path)}
 
 
+@dataclass(frozen=True)
+class ThemeWindow:
+    """The ``[since, until)`` themes were looked for in, and whether it followed the data."""
+
+    since: datetime
+    until: datetime
+    relative_to_data: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """since, until (ISO), relative_to_data."""
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "relative_to_data": self.relative_to_data,
+        }
+
+
+def data_end(app: App) -> datetime | None:
+    """The end of the UTC day of the newest stored document (``None`` for an empty index).
+
+    Read from the per-day histogram every backend has, so it is one cheap aggregation; a date
+    beyond tomorrow (a mis-dated item) is clamped so the window still covers real data."""
+    days = app.index.count("day")
+    if not days:
+        return None
+    newest = datetime.strptime(max(days), "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    return min(newest, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2))
+
+
+def theme_window(app: App, since: datetime | None = None, until: datetime | None = None) -> ThemeWindow:
+    """The window themes are computed over. Without ``since``: the :data:`DEFAULT_THEME_WINDOW`
+    ending at ``until``, else at the newest stored document (:func:`data_end`), so an archive or
+    the bundled demo (whose posts are from the past) shows its themes; the wall clock is only
+    the fallback for an empty index. ``until`` defaults to the data's end too (growth compares
+    the two halves of the window, so the window must end where the data does)."""
+    end = data_end(app)
+    relative = until is None and end is not None
+    stop = until or end or datetime.now(UTC)
+    start = since or stop - DEFAULT_THEME_WINDOW
+    if start >= stop:  # a ``since`` after the newest document: an empty window up to now
+        stop, relative = max(datetime.now(UTC), start + timedelta(minutes=1)), False
+    return ThemeWindow(start, stop, relative)
+
+
 def drafts_dir(app: App) -> Path:
     """Where promoted themes are written: ``<data_dir>/narrative_drafts``."""
     return app.config.data_dir / "narrative_drafts"
@@ -70,12 +117,14 @@ def list_themes(
     min_size: int = DEFAULT_MIN_SIZE,
     max_themes: int = DEFAULT_MAX_THEMES,
 ) -> list[Theme]:
-    """Themes among documents published in ``[since, until)`` (default: the last 7 days), best
-    first; cached per App for :data:`THEMES_CACHE_SECONDS` (clustering is slow)."""
-    since = since or datetime.now(UTC) - DEFAULT_THEME_WINDOW
+    """Themes among documents published in ``[since, until)`` (default: :func:`theme_window`, the
+    7 days up to the newest stored document), best first; cached per App for
+    :data:`THEMES_CACHE_SECONDS` (clustering is slow)."""
+    w = theme_window(app, since, until)
+    since, until = w.since, w.until
     key = (
         since.isoformat(timespec="minutes"),
-        until.isoformat(timespec="minutes") if until else "",
+        until.isoformat(timespec="minutes"),
         min_size,
         max_themes,
     )
@@ -101,10 +150,18 @@ def promote_theme_to_draft(app: App, theme: Theme, narrative_id: str) -> Promoti
     return Promotion(theme.id, narrative_id, path)
 
 
-def promote(app: App, theme_id: str, narrative_id: str, since: datetime | None = None) -> Promotion:
+def promote(
+    app: App,
+    theme_id: str,
+    narrative_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    min_size: int = DEFAULT_MIN_SIZE,
+) -> Promotion:
     """Promote the theme ``theme_id`` of the current window (see :func:`promote_theme_to_draft`);
     :class:`~core.errors.NotFoundError` if no current theme has that id."""
-    theme = next((t for t in list_themes(app, since) if t.id == theme_id), None)
+    theme = next((t for t in list_themes(app, since, until, min_size=min_size) if t.id == theme_id), None)
     if theme is None:
         raise NotFoundError(f"no theme {theme_id!r} in the current window (themes are recomputed every few minutes)")
     return promote_theme_to_draft(app, theme, narrative_id)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from monitors.spread import (
 )
 from monitors.spread import trace as _trace
 from narrawatch.app import App
+from narrawatch.read.history import History, histories
 from narrawatch.read.params import TraceRequest
 
 __all__ = [
@@ -69,6 +70,8 @@ def graph_elements(result: dict[str, Any]) -> dict[str, Any]:
             "first": it["document_id"] == first,
             "copy": it["document_id"] in copies,
             "carriers": [c.get("source", "") for c in it.get("carriers", [])],
+            "versions": it.get("versions", 0),
+            "deleted": it.get("deleted"),
         }
         for it in result.get("items", [])
     ]
@@ -86,10 +89,15 @@ class TraceView:
     """A trace result as the surfaces show it."""
 
     result: TraceResult
+    history: dict[str, History] = field(default_factory=dict)
+    """Versions and deletion per item (:mod:`narrawatch.read.history`)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The trace (:meth:`monitors.spread.TraceResult.as_dict`) plus ``graph`` (nodes/edges)."""
+        """The trace (:meth:`monitors.spread.TraceResult.as_dict`), each item with its ``versions``,
+        ``edited`` and ``deleted``, plus ``graph`` (nodes/edges)."""
         out: dict[str, Any] = self.result.as_dict()
+        for it in out.get("items", []):
+            it.update(self.history.get(it["document_id"], History()).as_dict())
         out["graph"] = graph_elements(out)
         return out
 
@@ -138,7 +146,7 @@ def trace(app: App, query: TraceQuery | TraceRequest) -> TraceView:
         raise NotFoundError(str(exc)) from None
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
-    return TraceView(result)
+    return TraceView(result, histories(app, [it.document_id for it in result.items]))
 
 
 def _write(result: TraceResult, fmt: str, path: Path) -> None:

@@ -5,6 +5,9 @@ Crawled content (titles, text, URLs, outlet names) is hostile. Rules kept here:
 * every template is autoescaped; nothing crawled is marked safe except through :func:`highlight`,
   whose output is built from escaped pieces and then passed through nh3 with a one-tag allow-list;
 * :func:`safe_href` returns a URL only when it is http(s) (no ``javascript:``, ``data:`` ...);
+* Telegram markup in post text (``**bold**``, ``[text](url)`` ...) is rendered by :func:`telegram`
+  (:func:`core.markup.markup_html`: built from escaped pieces, links only to http(s)) or removed
+  by :func:`plain` (titles, snippets); :func:`highlight` strips it and moves its spans;
 * data for scripts goes through the ``tojson`` filter into ``<script type="application/json">``
   (``<``, ``>``, ``&``, ``'`` become ``\\u003c`` ...), read by static JS; no inline scripts;
 * Unicode bidi embedding/override/isolate controls (``U+202E`` ...) never reach the page: every
@@ -25,9 +28,10 @@ import nh3
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from core.markup import markup_html, strip_markup, strip_markup_spans
 from core.safe_text import BIDI_CONTROLS, strip_bidi, strip_bidi_deep
 
-__all__ = ["TEMPLATES", "highlight", "make_env", "query_string", "safe_href", "short_time"]
+__all__ = ["TEMPLATES", "highlight", "make_env", "plain", "query_string", "safe_href", "short_time", "telegram"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -51,8 +55,31 @@ def safe_href(url: object) -> str | None:
     return "".join(quote(c) if c in BIDI_CONTROLS else c for c in text)
 
 
+def telegram(text: object) -> Markup:
+    """Post text with its Telegram markup rendered as escaped HTML (strong/em/s, http(s) links
+    with ``rel="nofollow noopener noreferrer"``), sanitised again with nh3."""
+    html = markup_html(str(text or ""))
+    return Markup(
+        nh3.clean(
+            html,
+            tags={"strong", "em", "s", "a"},
+            attributes={"a": {"href"}},
+            url_schemes={"http", "https"},
+            link_rel="nofollow noopener noreferrer",
+        )
+    )
+
+
+def plain(text: object) -> str:
+    """Text with Telegram markup removed (titles, snippets, cut-off previews)."""
+    return strip_markup(str(text or ""))
+
+
 def highlight(text: str, spans: Sequence[Sequence[int]] | None = None) -> Markup:
-    """Escaped ``text`` with ``<mark>`` around the ``[start, end]`` spans (sanitised with nh3)."""
+    """Escaped ``text`` (Telegram markup removed) with ``<mark>`` around the ``[start, end]``
+    spans of the stored text (sanitised with nh3)."""
+    text, moved = strip_markup_spans(str(text or ""), spans or ())
+    spans = moved
     out: list[str] = []
     pos = 0
     for start, end in sorted((int(s), int(e)) for s, e in (spans or ()) if 0 <= s < e <= len(text)):
@@ -116,6 +143,8 @@ def make_env() -> Environment:
     env.policies["json.dumps_function"] = _json_dumps
     env.filters["safe_href"] = safe_href
     env.filters["highlight"] = highlight
+    env.filters["telegram"] = telegram
+    env.filters["plain"] = plain
     env.filters["short_time"] = short_time
     env.globals["query_string"] = query_string
     return env

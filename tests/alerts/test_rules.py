@@ -15,6 +15,7 @@ from alerts.render import escape_markdown_v2, render_html, render_json, render_s
 from alerts.rules import AlertEngine, make_alert
 from core.errors import ConfigIssue
 from core.events import DetectorEvent
+from core.markup import strip_markup
 from core.settings import Config, ServiceSettings
 from monitors.store import MatchStore
 from narrawatch.app import App
@@ -105,7 +106,8 @@ def test_rendering_escapes_hostile_text(events: list[DetectorEvent]) -> None:
     tg = render_telegram(alert, "HTML")
     assert "<script>" not in tg and "&lt;script&gt;" in tg
     md2 = render_telegram(alert, "MarkdownV2")
-    assert escape_markdown_v2(HOSTILE) in md2 or escape_markdown_v2(HOSTILE[:100]) in md2
+    shown = strip_markup(HOSTILE)  # Telegram link syntax is not shown raw (core.markup): "[x](http://evil)" -> "x"
+    assert escape_markdown_v2(shown) in md2 or escape_markdown_v2(shown[:100]) in md2
     assert escape_markdown_v2("a_b*c.") == r"a\_b\*c\."
     text = render_text(alert)
     assert "not a verdict" in text and "Nuclear threat" in text and "exemplar" in text

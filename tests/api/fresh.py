@@ -3,7 +3,7 @@
 ``write_fresh_config`` writes what a user writes before the first crawl (a Telegram source per
 channel of the real posts in tests/data/index/posts.jsonl, the hashing embedder, the shipped
 sanctions narrative written in flow style, one alert rule); ``ingest_posts`` then does what the
-first crawl's indexing does (the real Pipeline into the real embedded index, as the writer).
+first crawl's indexing does (the real Pipeline into the configured index, as the writer).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from core.settings import Config, load_config
 from crawlers.normalize import make_document
 from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
-from index.local import EmbeddedIndex
+from narrawatch.backends import open_index
 from narrawatch.pipeline import Pipeline
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -81,7 +81,7 @@ def ingest_posts(config: Config, limit: int = 60) -> list[str]:
             )
         )
     emb = HashingEmbedder()
-    index = EmbeddedIndex(config.index_path, emb.space)
+    index = open_index(config, emb.space)  # the configured backend, as the writer opens it
     state = CrawlStateStore(config.data_dir / "state.db")
     try:
         Pipeline(config, embedder=emb, index=index, state=state).index_documents(docs)

@@ -14,9 +14,13 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from core.errors import IndexUnavailable
+from core.settings import load_config
+from index.embed import HashingEmbedder
 from index.local_store import DB_NAME
 from narrawatch.http.tokens import TokenStore
 from narrawatch.server import create_app
@@ -130,3 +134,57 @@ def test_serve_command_starts_on_a_fresh_install(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert not (tmp_path / "config" / "data" / "index" / DB_NAME).exists()
+
+
+@pytest.mark.postgresql
+@pytest.mark.timeout(120)
+def test_serving_on_postgresql_before_the_first_ingest_then_the_ingest(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``index.backend: postgresql`` with no tables under the prefix yet: empty answers, then the
+    writer's first ingest is served without a restart (the pending index re-tries the open)."""
+    from index.postgres import PostgresIndex
+    from narrawatch import pending_index
+    from tests.support.pg import unique_prefix
+
+    cfg = write_fresh_config(tmp_path)
+    prefix = unique_prefix()
+    (cfg / "service.yaml").write_text(
+        f"embedding: {{model: hashing}}\nindex: {{backend: postgresql, postgresql: {{table_prefix: {prefix}}}}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(cfg)
+    monkeypatch.setattr(pending_index, "PG_RETRY_SECONDS", 0.0)  # re-try the open on every request
+    with TokenStore.for_config(config) as ts:
+        token = ts.create("reader", "read")
+    try:
+        with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+            assert client.get("/healthz").json()["documents"] == 0
+            assert client.get("/api/v1/search?q=санкции", headers=bearer(token)).json()["results"] == []
+            with psycopg.connect(pg_url) as conn:  # serving created nothing
+                assert conn.execute("SELECT to_regclass(%s)", (f"{prefix}_meta",)).fetchone() == (None,)
+
+            ids = ingest_posts(config)
+            assert client.get("/healthz").json()["documents"] == len(ids)
+            hits = client.get("/api/v1/search?q=Telegram&mode=keyword", headers=bearer(token)).json()["results"]
+            assert hits and all(h["document_id"] in ids for h in hits)
+    finally:
+        with PostgresIndex(pg_url, HashingEmbedder().space, table_prefix=prefix) as idx:
+            idx.drop()
+
+
+def test_an_unreachable_postgresql_is_an_error_not_an_empty_index(tmp_path: Path) -> None:
+    cfg = write_fresh_config(tmp_path)
+    (cfg / "service.yaml").write_text(
+        "embedding: {model: hashing}\nindex: {backend: postgresql, postgresql: {url_env: NW_TEST_DEAD_PG}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(cfg)
+    os.environ["NW_TEST_DEAD_PG"] = f"postgresql://nobody@127.0.0.1:{_free_port()}/none?connect_timeout=2"
+    try:
+        from narrawatch.pending_index import open_read_index
+
+        with pytest.raises(IndexUnavailable, match="cannot connect"):
+            open_read_index(config, HashingEmbedder().space)
+    finally:
+        del os.environ["NW_TEST_DEAD_PG"]

@@ -90,12 +90,20 @@ def _elasticsearch(url: str) -> IndexFactory:
     return IndexFactory("elasticsearch", make, reopen)
 
 
-def _postgresql(url: str, exact_below: int | None = None) -> IndexFactory:
+PG_VARIANTS: dict[str, dict[str, Any]] = {
+    "postgresql": {},  # defaults: exact scans until an IVFFlat index is trained (20,000 passages)
+    # every semantic query through a trained IVFFlat index (trained from the first passage, retrained as it grows)
+    "postgresql-ivfflat": {"ann": "ivfflat", "ann_min_rows": 1, "exact_below": 0},
+    "postgresql-hnsw": {"ann": "hnsw", "exact_below": 0},  # every semantic query through HNSW
+}
+
+
+def _postgresql(url: str, variant: str) -> IndexFactory:
     from index.postgres import PostgresIndex
     from tests.support.pg import unique_prefix
 
     prefixes: dict[int, str] = {}
-    extra: dict[str, Any] = {} if exact_below is None else {"exact_below": exact_below}
+    extra = PG_VARIANTS[variant]
 
     def make(space: EmbeddingSpace) -> DocumentIndex:
         prefix = unique_prefix()
@@ -111,20 +119,7 @@ def _postgresql(url: str, exact_below: int | None = None) -> IndexFactory:
         prefixes[id(again)] = prefix
         return again
 
-    return IndexFactory("postgresql" if exact_below is None else "postgresql-hnsw", make, reopen)
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A live PostgreSQL URL (see :mod:`tests.support.pg`), or skip."""
-    from tests.support.pg import pg_url as start
-    from tests.support.pg import stop
-
-    url = start()
-    if not url:
-        pytest.skip("NARRAWATCH_PG_URL not set and pgserver not installed")
-    yield url
-    stop()
+    return IndexFactory(variant, make, reopen)
 
 
 @pytest.fixture(
@@ -133,6 +128,7 @@ def pg_url() -> Iterator[str]:
         "embedded-float16",
         pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
         pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("postgresql-ivfflat", marks=pytest.mark.postgresql),
         pytest.param("postgresql-hnsw", marks=pytest.mark.postgresql),
     ]
 )
@@ -144,7 +140,7 @@ def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index
         factory = _embedded(tmp_path, "float16")
     elif request.param.startswith("postgresql"):
         url = request.getfixturevalue("pg_url")
-        factory = _postgresql(url, 0 if request.param == "postgresql-hnsw" else None)
+        factory = _postgresql(url, request.param)
     else:
         url = os.environ.get("NARRAWATCH_ES_URL")
         if not url:

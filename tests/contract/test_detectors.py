@@ -8,6 +8,9 @@ Built from real posts (tests/data/alerts/telegram_timeline.jsonl, via tests/supp
 * copies collapse: adding a verbatim repost of every match (same outlet, a minute later) changes
   no event's identity, so a repost is never new evidence;
 * identity: the same input twice gives the same event ids.
+
+A detector that reads more than matches (``deleted_after_spread``: deletions) gets the store
+wrapped by its profile, the way the monitoring pass wraps it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any
 import pytest
 
 from core.events import DETECTORS, SourceHealth
+from core.evidence import Deletion
 from core.matches import Match
+from monitors.deletions import StoreWithDeletions
 from monitors.detectors import build_detector
 from monitors.store import MatchStore
 from tests.support.timeline import load_posts, posts_to_matches
@@ -63,6 +68,25 @@ class Profile:
     fires_at: datetime
     quiet_at: tuple[datetime, ...] = (FIRST - timedelta(seconds=1), LAST + timedelta(days=400))
     health: Callable[[datetime], list[SourceHealth]] = field(default=lambda now: [])
+    wrap: Callable[[MatchStore], Any] = field(default=lambda store: store)
+    """What the detector is handed instead of the bare match store."""
+
+
+class _Deletions:
+    """Every third post of the timeline deleted 12 hours after it was published (last seen after 1 hour)."""
+
+    def __init__(self) -> None:
+        docs = sorted({(m.published, m.document_id) for m in posts_to_matches(POSTS)})
+        self.rows = sorted(
+            (Deletion(doc, at + timedelta(hours=12), at + timedelta(hours=1), "missing") for at, doc in docs[::3]),
+            key=lambda d: (d.deleted_at, d.document_id),
+        )
+
+    def deleted_since(self, when: datetime) -> list[Deletion]:
+        return [d for d in self.rows if d.deleted_at >= when]
+
+
+DELETIONS = _Deletions()
 
 
 PROFILES: dict[str, Profile] = {
@@ -77,6 +101,11 @@ PROFILES: dict[str, Profile] = {
         LAST + SILENT_FOR,
         quiet_at=(LAST, LAST + SILENT_FOR - timedelta(seconds=1)),
         health=_last_channel_health,
+    ),
+    "deleted_after_spread": Profile(
+        {"lookback": "7d"},
+        datetime(2024, 11, 21, 18, tzinfo=UTC),
+        wrap=lambda store: StoreWithDeletions(store, DELETIONS),
     ),
 }
 
@@ -103,7 +132,7 @@ def store(tmp_path: Path) -> MatchStore:
 
 def _detect(name: str, store: MatchStore, now: datetime) -> list[Any]:
     profile = PROFILES[name]
-    return build_detector(name, profile.options).detect(store, profile.health(now), now, {})
+    return build_detector(name, profile.options).detect(profile.wrap(store), profile.health(now), now, {})
 
 
 def test_fires_inside_and_stays_quiet_outside_its_windows(name: str, store: MatchStore) -> None:

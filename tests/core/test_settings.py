@@ -63,7 +63,10 @@ def test_every_problem_is_reported_with_file_and_path(tmp_path: Path) -> None:
     assert "sources.yaml:sources[0].url: not an http(s) URL: 'ftp://x'" in got
     assert any(i.startswith("sources.yaml:sources[0].every: invalid duration '5q'") for i in got)
     assert "sources.yaml:sources[0].pasword: unknown key" in got
-    assert "sources.yaml:sources[1].kind: unknown source kind 'rss'; known: feed, site, telegram" in got
+    assert (
+        "sources.yaml:sources[1].kind: unknown source kind 'rss'; known: feed, rutube, site, telegram, vk, youtube"
+        in got
+    )
     assert "sources.yaml:sources[2].id: Field required" in got
     assert "service.yaml:crawl.bogus: unknown key" in got
     assert any(

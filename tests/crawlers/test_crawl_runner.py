@@ -19,9 +19,9 @@ from tests.support.server import LoopbackServer, Reply, crawl_events, events_of,
 
 
 def test_registry_maps_kinds_and_lists_known_ones() -> None:
-    assert SOURCE_KINDS.names() == ["feed", "site", "telegram"]
+    assert SOURCE_KINDS.names() == ["feed", "rutube", "site", "telegram", "vk", "youtube"]
     assert spider_for("feed").kind == "feed"
-    with pytest.raises(UnknownNameError, match="known: feed, site, telegram"):
+    with pytest.raises(UnknownNameError, match="known: feed, rutube, site, telegram, vk, youtube"):
         spider_for("gopher")
 
 

@@ -62,9 +62,10 @@ def test_importing_registers_nothing_the_root_registers_everything(tmp_path: Pat
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert all(v == [] for v in got["before"].values()), got["before"]
     after = got["after"]
-    assert after["sources"] == ["feed", "site", "telegram"]
+    assert after["sources"] == ["feed", "rutube", "site", "telegram", "vk", "youtube"]
     assert after["detectors"] == [
         "coordinated_burst",
+        "deleted_after_spread",
         "new_language",
         "new_outlet",
         "recurrence",
@@ -87,7 +88,7 @@ def test_register_builtins_is_idempotent() -> None:
 def test_unknown_source_kind_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(_config(tmp_path, kind="gopher"))
-    assert "unknown source kind 'gopher'; known: feed, site, telegram" in str(exc.value)
+    assert "unknown source kind 'gopher'; known: feed, rutube, site, telegram, vk, youtube" in str(exc.value)
 
 
 def test_default_outlet_is_a_property_of_the_source_kind() -> None:

@@ -105,6 +105,9 @@ def test_crawl_search_stats_sources_export(world: tuple[Path, ReplayServer, list
         "semantic_rank",
         "semantic_score",
         "passage",
+        "versions",  # edit/deletion history (issue 15)
+        "edited",
+        "deleted",
     }
     assert hits[0]["document_id"] == f"tg:bbc_russian_demo/{probe['message_id']}"
     assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1)) and hits[0]["passage"]["text"]
@@ -206,7 +209,10 @@ def test_config_check_reports_problems(tmp_path: Path) -> None:
     (cfg / "sources.yaml").write_text("sources:\n  - {id: a, kind: rss, url: x}\n", encoding="utf-8")
     r = nw(cfg, "config", "check")
     assert r.returncode == 2
-    assert "sources.yaml:sources[0].kind: unknown source kind 'rss'; known: feed, site, telegram" in r.stderr
+    assert (
+        "sources.yaml:sources[0].kind: unknown source kind 'rss'; known: feed, rutube, site, telegram, vk, youtube"
+        in r.stderr
+    )
 
 
 def test_demo_posts_are_bundled_with_attribution() -> None:

@@ -61,6 +61,8 @@ class RecordedRequest:
     """Header names lower-cased."""
     time: float
     """``time.monotonic()`` when the request line was read."""
+    body: bytes = b""
+    """The request body (POST)."""
 
     @property
     def route(self) -> str:
@@ -71,6 +73,11 @@ class RecordedRequest:
     def query(self) -> dict[str, list[str]]:
         """Parsed query parameters."""
         return parse_qs(urlsplit(self.path).query)
+
+    @property
+    def form(self) -> dict[str, list[str]]:
+        """Parsed ``application/x-www-form-urlencoded`` body parameters (POST)."""
+        return parse_qs(self.body.decode("utf-8", errors="replace"))
 
 
 @dataclass
@@ -108,6 +115,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.server.owner._serve(self)
 
     def do_HEAD(self) -> None:
+        self.server.owner._serve(self)
+
+    def do_POST(self) -> None:
         self.server.owner._serve(self)
 
 
@@ -239,7 +249,9 @@ class LoopbackServer:
     # --- serving ------------------------------------------------------------------------------
 
     def _serve(self, h: _RequestHandler) -> None:
-        req = RecordedRequest(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, time.monotonic())
+        length = int(h.headers.get("Content-Length") or 0) if h.command == "POST" else 0
+        body = h.rfile.read(length) if length > 0 else b""
+        req = RecordedRequest(h.command, h.path, {k.lower(): v for k, v in h.headers.items()}, time.monotonic(), body)
         with self._lock:
             self.requests.append(req)
             n = self._hits[req.route] = self._hits.get(req.route, 0) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from core.documents import Document
 from core.serialize import document_to_dict
 from core.settings import SourceBase
 from crawlers.addresses import AddressPolicy
+from crawlers.archive_scrapy import capture_response
 from crawlers.scrapy_project.events import EventWriter
 from crawlers.scrapy_project.text import failure_reason, is_network_reason
 
@@ -76,11 +78,15 @@ class SourceSpider(scrapy.Spider):
         """The fetch time stamped on documents."""
         return datetime.now(UTC)
 
-    def emit_document(self, key: str, document: Document) -> None:
-        """Emit a document once per run per key."""
+    def emit_document(self, key: str, document: Document, response: Response | None = None) -> None:
+        """Emit a document once per run per key; ``response``: the one it came from, whose capture
+        (raw body SHA-256, WARC records unless the source's ``archive`` is off) it carries."""
         if key in self.emitted:
             return
         self.emitted.add(key)
+        if response is not None and document.capture is None:
+            capture = capture_response(self.crawler, response, archive=self.source.archive)
+            document = replace(document, capture=capture)
         self.counts["documents"] += 1
         self.events.emit("document", self.source_id, key=key, document=document_to_dict(document))
 

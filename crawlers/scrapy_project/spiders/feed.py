@@ -91,13 +91,13 @@ class FeedSpider(SourceSpider):
                     entry.link,
                     callback=self.parse_article,
                     errback=self.article_failed,
-                    cb_kwargs={"entry": entry},
+                    cb_kwargs={"entry": entry, "feed_response": response},
                     dont_filter=True,
                 )
             else:
-                self.emit_from_entry(entry, None)
+                self.emit_from_entry(entry, None, response)
 
-    def parse_article(self, response: Response, entry: FeedEntry) -> None:
+    def parse_article(self, response: Response, entry: FeedEntry, feed_response: Response | None = None) -> None:
         """Extract the entry's page; fall back to the entry's own content if that fails."""
         self.emit_fetched(response)
         try:
@@ -105,21 +105,23 @@ class FeedSpider(SourceSpider):
         except ExtractionError as exc:
             logger.info("%s: %s; keeping the feed's content", self.source_id, exc)
             self.counts["page_fallbacks"] += 1
-            self.emit_from_entry(entry, None)
+            self.emit_from_entry(entry, None, feed_response)
             return
-        self.emit_from_entry(entry, extracted)
+        self.emit_from_entry(entry, extracted, response)
 
     def article_failed(self, failure: Failure) -> None:
         """The entry's page failed (HTTP error, robots, size...): keep the entry's own content."""
         request = getattr(failure, "request", None)
         entry: FeedEntry | None = request.cb_kwargs.get("entry") if request is not None else None
+        feed_response: Response | None = request.cb_kwargs.get("feed_response") if request is not None else None
         self.report_failure(failure)
         if entry is not None:
             self.counts["page_fallbacks"] += 1
-            self.emit_from_entry(entry, None)
+            self.emit_from_entry(entry, None, feed_response)
 
-    def emit_from_entry(self, entry: FeedEntry, extracted: Extracted | None) -> None:
-        """Build the document from the page extraction, or else from the entry alone."""
+    def emit_from_entry(self, entry: FeedEntry, extracted: Extracted | None, response: Response | None = None) -> None:
+        """Build the document from the page extraction, or else from the entry alone; ``response``:
+        the page's or the feed's response the text came from (its capture goes on the document)."""
         if extracted is not None:
             text = extracted.text
             extraction = "page"
@@ -157,4 +159,4 @@ class FeedSpider(SourceSpider):
             logger.info("%s: entry dropped: %s", self.source_id, exc)
             self.drop(exc.reason, entry.link or entry.key)
             return
-        self.emit_document(entry.key, doc)
+        self.emit_document(entry.key, doc, response)

@@ -303,7 +303,7 @@ class SiteSpider(SourceSpider):
             passage_max_words=self.passage_max_words,
             extra={"sitename": extracted.sitename} if extracted.sitename else None,
         )
-        self.emit_document(canon, doc)
+        self.emit_document(canon, doc, response)
 
 
 def _lastmod(entry: dict[str, Any]) -> str:

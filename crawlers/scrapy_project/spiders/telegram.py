@@ -205,7 +205,7 @@ class TelegramSpider(SourceSpider):
             if (watermark is not None and post.message_id <= watermark) or key in self.seen:
                 self.drop("seen", post.url or self._post_url(post), emit=False)
                 continue
-            self._emit_post(post)
+            self._emit_post(post, response)
         if reached_seen:
             return
         cursor = self._next_before(screened, before)
@@ -240,7 +240,7 @@ class TelegramSpider(SourceSpider):
             if str(post.message_id) in self.seen:
                 self.drop("seen", post.url or self._post_url(post), emit=False)
                 continue
-            self._emit_post(post)
+            self._emit_post(post, response)
         cursor = self._next_before(screened, before)
         if any(i <= after for i in ids) or cursor is None or cursor <= after + 1:
             if any(i <= after for i in ids):
@@ -305,7 +305,7 @@ class TelegramSpider(SourceSpider):
     def _post_url(self, post: TelegramPost) -> str:
         return f"{self.base}/{self.source.channel}/{post.message_id}"
 
-    def _emit_post(self, post: TelegramPost) -> None:
+    def _emit_post(self, post: TelegramPost, response: Response | None = None) -> None:
         if not post.text.strip() and not post.media:
             self.drop("no_text", self._post_url(post))
             return
@@ -333,4 +333,4 @@ class TelegramSpider(SourceSpider):
                 "forwarded_from_url": post.forwarded_from_url or "",
             },
         )
-        self.emit_document(str(post.message_id), doc)
+        self.emit_document(str(post.message_id), doc, response)
