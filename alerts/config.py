@@ -27,6 +27,7 @@ from alerts.channels.base import CHANNEL_KINDS, Channel, ChannelDisabled, Channe
 from core.errors import ConfigIssue, UnknownNameError
 from core.events import DETECTORS, Severity
 from core.settings import (
+    ActorType,
     Duration,
     StrictModel,
     display_path,
@@ -74,6 +75,13 @@ class RuleSettings(StrictModel):
     narratives: Literal["all"] | tuple[str, ...] = "all"
     sources: Literal["all"] | tuple[str, ...] = "all"
     """Keep events whose source or any evidence item comes from these source ids."""
+    actors: Literal["all"] | tuple[ActorType, ...] = "all"
+    """Keep events whose source or any evidence item comes from a source of these actor types
+    (``actor:`` of the source, e.g. ``state_media``); combined with ``sources`` and ``countries``."""
+    countries: Literal["all"] | tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...] = "all"
+    """Keep events whose source or any evidence item comes from a source with this ``country:``."""
+    description: Annotated[str, Field(max_length=2000)] = ""
+    """What the rule is for, for people (shown in ``rules list`` and the rules page)."""
     severity: Severity = "warning"
     realert: Duration = timedelta(hours=6)
     """Suppress another alert for the same rule + subject (narrative, + outlet/language/source) this long."""

@@ -2,7 +2,8 @@
 
 Keys: ``(rule, event.key)`` for re-alert (the subject: narrative, narrative + outlet/language,
 or source) and ``(rule, event.identity)`` for evidence already alerted. Sharing the outbox's
-SQLite file lets the engine store an alert and its suppression state in one transaction.
+database (SQLite file or PostgreSQL state schema) lets the engine store an alert and its
+suppression state in one transaction.
 """
 
 from __future__ import annotations
@@ -47,14 +48,14 @@ class DedupState:
             (rule, event.key, to_us(now)),
         )
         c.execute(
-            "INSERT OR IGNORE INTO seen_events (rule, identity, at) VALUES (?, ?, ?)",
+            "INSERT INTO seen_events (rule, identity, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (rule, event.identity, to_us(now)),
         )
 
     def add_to_digest(self, rule: str, event: DetectorEvent, now: datetime) -> None:
         """Buffer an event for the rule's next digest."""
         self.outbox.conn.execute(
-            "INSERT OR IGNORE INTO digest_pending (rule, identity, added_at, event) VALUES (?, ?, ?, ?)",
+            "INSERT INTO digest_pending (rule, identity, added_at, event) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (rule, event.identity, to_us(now), json.dumps(event_to_dict(event), ensure_ascii=False)),
         )
 

@@ -1,4 +1,7 @@
-"""The persistent outbox (SQLite, WAL): alerts are written before they are sent.
+"""The persistent outbox: alerts are written before they are sent.
+
+SQLite (WAL) on one box, or the shared PostgreSQL state schema (``state.backend: postgresql``;
+the same SQL through :mod:`core.sql`), where every worker's alerts and suppression state meet.
 
 One ``alerts`` row per alert and one ``deliveries`` row per alert × channel, each with an
 idempotency key, committed before any delivery is attempted. The :class:`Dispatcher` sends due
@@ -15,7 +18,13 @@ Leases. A dispatcher claims a row before sending it: ``lease_owner`` names the c
 lease ran out **or the owner is gone** (same machine boot and pid namespace, and no process with
 that pid and start time is running), so a dispatcher restarted after ``kill -9`` re-sends the
 in-flight row at once, with the same idempotency key. An owner that cannot be checked (another
-machine or container) is trusted until ``lease_until``.
+machine or container) is trusted until ``lease_until``. The owner token names the machine (host
+name and boot id), so it identifies a worker across machines, not only a pid.
+
+Claims. :meth:`Outbox.claim_due` reads the due rows and leases the free ones in one transaction;
+on PostgreSQL the read is ``FOR UPDATE SKIP LOCKED``, so two dispatchers claiming at once get
+disjoint rows (on SQLite the writer lock orders them). The :class:`Dispatcher` sends only rows it
+claimed this way.
 """
 
 from __future__ import annotations
@@ -24,10 +33,9 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +44,8 @@ from alerts.channels.base import Channel
 from alerts.config import OutboxSettings
 from core.errors import AlertDeliveryError
 from core.events import Alert, alert_from_dict, alert_to_dict
-from core.sqlite import Database, Store, Where, add_columns
+from core.sql import SqlConnection, SqlDatabase
+from core.sqlite import Store, Where, add_columns, open_database
 from core.timefmt import from_us, to_us
 
 __all__ = [
@@ -221,23 +230,25 @@ class AlertRow:
 
 class Outbox(Store):
     """The alert outbox and the alert engine's suppression state, in one SQLite file (WAL,
-    synchronous=FULL, see :mod:`core.sqlite`)."""
+    synchronous=FULL, see :mod:`core.sqlite`) or a shared :class:`~core.sql.SqlDatabase`."""
 
-    def __init__(self, path: Path | str, settings: OutboxSettings | None = None) -> None:
+    def __init__(self, path: Path | str | SqlDatabase, settings: OutboxSettings | None = None) -> None:
         self.settings = settings or OutboxSettings()
-        self._db = Database(path, synchronous="FULL")
-        with self._db.connection() as conn:
-            for table, column in _ADDED_COLUMNS:
-                add_columns(conn, table, (column,))
-            conn.executescript(_SCHEMA)
+        self._db, self._owns_db = open_database(path, synchronous="FULL")
+        if self._db.dialect.name == "sqlite":  # PostgreSQL schemas start with every column
+            with self._db.connection() as conn:
+                for table, column in _ADDED_COLUMNS:
+                    add_columns(conn, table, (column,))  # type: ignore[arg-type]  # SQLite's connection
+        self._db.script(_SCHEMA)
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        """The connection (for :class:`alerts.dedup.DedupState`, inside :meth:`transaction`)."""
-        return self._db.conn
+    def conn(self) -> SqlConnection:
+        """The connection of the open transaction (for :class:`alerts.dedup.DedupState`, inside
+        :meth:`transaction`)."""
+        return self._db.current()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[SqlConnection]:
         """A write transaction (re-entrant: nested calls join the outer one)."""
         with self._db.transaction() as conn:
             yield conn
@@ -247,7 +258,8 @@ class Outbox(Store):
         now = to_us(alert.created)
         with self.transaction() as c:
             cur = c.execute(
-                "INSERT OR IGNORE INTO alerts (id, rule, severity, title, created, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (id, rule, severity, title, created, payload) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     alert.id,
                     alert.rule,
@@ -260,8 +272,8 @@ class Outbox(Store):
             if cur.rowcount == 0:
                 return False
             c.executemany(
-                "INSERT OR IGNORE INTO deliveries (alert_id, channel_id, idempotency_key, next_attempt_at, created) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries (alert_id, channel_id, idempotency_key, next_attempt_at, created) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(alert.id, ch, idempotency_key(alert.id, ch), now, now) for ch in dict.fromkeys(channel_ids)],
             )
         return True
@@ -285,6 +297,43 @@ class Outbox(Store):
         alive: dict[str, bool | None] = {}
         return [d for d in out if _lease_free(d, wall, alive)]
 
+    def claim_due(self, now: datetime, lease: timedelta, limit: int = 100) -> list[Delivery]:
+        """Lease the due rows no live lease holds (as :meth:`due` finds them) to this process, in one
+        transaction, and return them with their new lease; oldest first.
+
+        PostgreSQL reads them ``FOR UPDATE SKIP LOCKED``: a second dispatcher claiming at the same
+        moment skips these rows instead of waiting for them or claiming them too.
+        """
+        t = to_us(now)
+        wall_at = datetime.now(UTC)
+        wall = to_us(wall_at)
+        me = lease_owner()
+        until = wall_at + lease
+        with self.transaction() as c:
+            rows = c.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner IS NOT NULL AND lease_owner != ?)) "
+                f"ORDER BY created, alert_id, channel_id LIMIT ?{self._db.dialect.skip_locked}",
+                (t, wall, me, limit),
+            ).fetchall()
+            alive: dict[str, bool | None] = {}
+            free = [d for d in map(_delivery, rows) if _lease_free(d, wall, alive)]
+            if free:
+                c.executemany(
+                    "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE alert_id = ? AND channel_id = ?",
+                    [(to_us(until), me, d.alert_id, d.channel_id) for d in free],
+                )
+        return [replace(d, lease_owner=me, lease_until=from_us(to_us(until))) for d in free]
+
+    def release_claim(self, d: Delivery) -> None:
+        """Give up this process's lease on a pending row without an attempt (its channel is unavailable here)."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL "
+                "WHERE alert_id = ? AND channel_id = ? AND status = 'pending' AND lease_owner = ?",
+                (d.alert_id, d.channel_id, lease_owner()),
+            )
+
     def claim(self, d: Delivery, now: datetime, lease: timedelta) -> bool:
         """Take a lease on a pending row so a second dispatcher on the same file skips it.
 
@@ -296,7 +345,7 @@ class Outbox(Store):
         with self.transaction() as c:
             cur = c.execute(
                 "UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE alert_id = ? AND channel_id = ? "
-                "AND status = 'pending' AND lease_owner IS ? AND lease_until IS ?",
+                "AND status = 'pending' AND lease_owner IS NOT DISTINCT FROM ? AND lease_until IS NOT DISTINCT FROM ?",
                 (
                     to_us(wall + lease),
                     lease_owner(),
@@ -339,9 +388,9 @@ class Outbox(Store):
         """Move a due row's next attempt without counting an attempt (its channel just failed)."""
         with self.transaction() as c:
             c.execute(
-                "UPDATE deliveries SET next_attempt_at = max(next_attempt_at, ?), lease_until = NULL, "
-                "lease_owner = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
-                (to_us(until), d.alert_id, d.channel_id),
+                "UPDATE deliveries SET next_attempt_at = CASE WHEN next_attempt_at > ? THEN next_attempt_at ELSE ? END,"
+                " lease_until = NULL, lease_owner = NULL WHERE alert_id = ? AND channel_id = ? AND status = 'pending'",
+                (to_us(until), to_us(until), d.alert_id, d.channel_id),
             )
 
     def next_attempt_of(self, channel_id: str) -> datetime | None:
@@ -417,7 +466,7 @@ class Outbox(Store):
 _ALERT_COLUMNS = "id, rule, severity, title, created, acked_at, acked_by, ack_note"
 
 
-def _delivery_states(c: sqlite3.Connection, alert_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+def _delivery_states(c: SqlConnection, alert_ids: Sequence[str]) -> dict[str, dict[str, str]]:
     """alert id -> channel id -> delivery status, for ``alert_ids`` (read in chunks of 500)."""
     states: dict[str, dict[str, str]] = {}
     for i in range(0, len(alert_ids), 500):
@@ -478,7 +527,8 @@ def _lease_free(d: Delivery, wall: int, alive: dict[str, bool | None]) -> bool:
 
 
 class Dispatcher:
-    """Sends due outbox rows through their channels; run it on a schedule (one per outbox file)."""
+    """Sends due outbox rows through their channels; run it on a schedule (one at a time per outbox:
+    see :mod:`core.locks`; two at once stay correct, each sends only the rows it claimed)."""
 
     def __init__(
         self, outbox: Outbox, channels: Mapping[str, Channel], *, lease: timedelta = timedelta(minutes=5)
@@ -497,9 +547,10 @@ class Dispatcher:
         now = now or datetime.now(UTC)
         counts = {"sent": 0, "retry": 0, "failed": 0, "deferred": 0, "no_channel": 0}
         down: dict[str, datetime] = {}
-        for d in self.outbox.due(now, limit):
+        for d in self.outbox.claim_due(now, self.lease, limit):
             channel = self.channels.get(d.channel_id)
             if channel is None:
+                self.outbox.release_claim(d)
                 counts["no_channel"] += 1
                 if d.channel_id not in self._warned:
                     self._warned.add(d.channel_id)
@@ -508,8 +559,6 @@ class Dispatcher:
             if d.channel_id in down:
                 self.outbox.postpone(d, down[d.channel_id])
                 counts["deferred"] += 1
-                continue
-            if not self.outbox.claim(d, now, self.lease):
                 continue
             alert = self.outbox.alert(d.alert_id)
             if alert is None:  # pragma: no cover - foreign key keeps this from happening

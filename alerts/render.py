@@ -7,13 +7,19 @@ an analyst to review, not a verdict about an outlet or a text.
 
 An alert renders to an intermediate list of blocks of inline pieces (plain, bold, link, quote);
 each target serialises those with its own escaping, so no formatter ever sees raw text unescaped.
+
+Every event names its outlets with their actor type and country as configured
+(:attr:`core.events.DetectorEvent.source_labels`): each evidence line reads ``outlet (state media,
+RU)``, and an "Outlet types" line lists each source once (owner included), so an independent
+outlet reporting on a narrative does not read like a state outlet spreading it. A source without
+a configured actor type says so ("actor type not set") rather than saying nothing.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -21,6 +27,7 @@ from urllib.parse import quote
 from core.events import Alert, DetectorEvent, event_to_dict
 from core.markup import strip_markup
 from core.safe_text import BIDI_CONTROLS, has_bidi_controls, strip_bidi
+from core.settings import actor_label
 
 __all__ = [
     "NOTICE",
@@ -28,6 +35,7 @@ __all__ = [
     "escape_markdown_v2",
     "escape_slack",
     "escape_telegram_html",
+    "outlet_label",
     "render_html",
     "render_json",
     "render_markdown",
@@ -105,6 +113,31 @@ def _fmt_time(value: Any) -> str:
     return str(value.strftime("%Y-%m-%d %H:%M UTC"))
 
 
+def outlet_label(label: Mapping[str, str] | None) -> str:
+    """``state media, RU`` from a source label (``actor``, ``country``); ``actor type not set`` otherwise."""
+    label = label or {}
+    parts = [actor_label(label.get("actor")) or "actor type not set"]
+    if label.get("country"):
+        parts.append(str(label["country"]))
+    return ", ".join(parts)
+
+
+def _outlet_types(e: DetectorEvent) -> str:
+    """``t.me/rian_ru: state media, RU (owner Rossiya Segodnya); meduza.io: exile media`` for the
+    event's source and evidence sources, each once."""
+    seen: dict[str, str] = {}
+    ids = [i for i in dict.fromkeys([e.source_id, *(m.source_id for m in e.evidence)]) if i]
+    outlets = {m.source_id: m.outlet for m in e.evidence}
+    for sid in ids:
+        label = e.source_labels.get(sid, {})
+        name = outlets.get(sid) or label.get("outlet") or sid
+        text = outlet_label(label)
+        if label.get("owner"):
+            text += f" (owner {label['owner']})"
+        seen.setdefault(name, text)
+    return "; ".join(f"{name}: {text}" for name, text in seen.items())
+
+
 def _event_blocks(e: DetectorEvent) -> list[_Block]:
     blocks = [_Block((_Piece("bold", e.title),)), _Block((_Piece("text", e.summary),))]
     facts: list[str] = []
@@ -115,6 +148,9 @@ def _event_blocks(e: DetectorEvent) -> list[_Block]:
     facts.append(f"Time span: {_fmt_time(e.window_start)} – {_fmt_time(e.window_end)}")
     if e.outlets:
         facts.append(f"Outlets ({len(e.outlets)}): {', '.join(e.outlets)}")
+    types = _outlet_types(e)
+    if types:
+        facts.append(f"Outlet types: {types}")
     if e.languages:
         facts.append(f"Languages: {', '.join(e.languages)}")
     if e.counts:
@@ -125,7 +161,8 @@ def _event_blocks(e: DetectorEvent) -> list[_Block]:
         facts.append(f"Embedding model: {'; '.join(models)}")
     blocks.extend(_Block((_Piece("text", f),), bullet=True) for f in facts)
     for m in e.evidence[:EVIDENCE_SHOWN]:
-        head: list[_Piece] = [_Piece("text", f"{_fmt_time(m.published)} · {m.outlet} · {m.language} · ")]
+        kind = outlet_label(e.source_labels.get(m.source_id, {}))
+        head: list[_Piece] = [_Piece("text", f"{_fmt_time(m.published)} · {m.outlet} ({kind}) · {m.language} · ")]
         label = truncate(strip_markup(m.title) or m.url or m.document_id, 120)
         url = safe_url(m.url)
         head.append(_Piece("link", label, url) if url else _Piece("text", label))

@@ -8,6 +8,15 @@ Pipeline use (composition root)::
 
 An event tagged with a rule id (``DetectorEvent.rule``, set by :func:`run_rules`) goes to that
 rule only; an untagged event goes to every enabled rule with the same detector.
+
+Scope. A rule keeps an event when the event's source or any evidence item's source is in the
+rule's scope: ``sources`` (ids), ``actors`` (the sources' ``actor:`` types) and ``countries``
+(their ``country:``) together (:func:`rule_scope`). Actor and country scopes need the sources'
+metadata: pass ``sources=`` (the config's sources) to :func:`run_rules` and :class:`AlertEngine`.
+
+Per-rule views. A store with a ``for_rule(rule)`` method is asked for the view one rule's
+detector reads (the ``query`` detector reads "documents indexed since this rule's last pass"
+from it); other stores are handed to every detector as they are.
 """
 
 from __future__ import annotations
@@ -24,23 +33,54 @@ from alerts.config import AlertsConfig, RuleSettings
 from alerts.dedup import DedupState
 from alerts.outbox import Outbox
 from core.events import DETECTORS, Alert, DetectorEvent, SourceHealth
+from core.settings import SourceBase
 
-__all__ = ["AlertEngine", "make_alert", "rule_applies", "run_rule", "run_rules"]
+__all__ = ["AlertEngine", "make_alert", "rule_applies", "rule_scope", "run_rule", "run_rules"]
 
 log = logging.getLogger(__name__)
 
 
+def rule_scope(rule: RuleSettings, sources: Sequence[SourceBase] | None) -> frozenset[str] | None:
+    """The source ids a rule is scoped to, or None when it takes every source.
+
+    ``sources`` (the config's) resolves ``actors`` and ``countries``; without it a rule scoped by
+    actor or country keeps only the ids it lists (none when it lists none): the scope fails closed.
+    """
+    if rule.sources == "all" and rule.actors == "all" and rule.countries == "all":
+        return None
+    if rule.actors == "all" and rule.countries == "all":
+        return frozenset(rule.sources)
+    ids = {s.id for s in sources or ()}
+    if rule.sources != "all":
+        ids &= set(rule.sources)
+    meta = {s.id: s for s in sources or ()}
+    if rule.actors != "all":
+        ids = {i for i in ids if meta[i].actor in rule.actors}
+    if rule.countries != "all":
+        ids = {i for i in ids if meta[i].country in rule.countries}
+    return frozenset(ids)
+
+
 def run_rule(
-    rule: RuleSettings, store: Any, health: Sequence[SourceHealth], now: datetime, narratives: Mapping[str, str]
+    rule: RuleSettings,
+    store: Any,
+    health: Sequence[SourceHealth],
+    now: datetime,
+    narratives: Mapping[str, str],
+    *,
+    sources: Sequence[SourceBase] | None = None,
 ) -> list[DetectorEvent]:
-    """Run the rule's detector with its options, restricted to its narratives; events tagged with the rule id."""
+    """Run the rule's detector with its options, restricted to its narratives and source scope;
+    events tagged with the rule id."""
     kind = DETECTORS.get(rule.detector)
     detector = kind.build(kind.options.model_validate(rule.options))
     scope = dict(narratives)
     if rule.narratives != "all":
         scope = {nid: narratives.get(nid, "") for nid in rule.narratives}
-    events = detector.detect(store, health, now, scope)
-    return [dataclasses.replace(e, rule=rule.id) for e in events if rule_applies(rule, e)]
+    bind = getattr(store, "for_rule", None)
+    view = bind(rule, rule_scope(rule, sources)) if callable(bind) else store
+    events = detector.detect(view, health, now, scope)
+    return [dataclasses.replace(e, rule=rule.id) for e in events if rule_applies(rule, e, sources)]
 
 
 def run_rules(
@@ -49,6 +89,8 @@ def run_rules(
     health: Sequence[SourceHealth],
     now: datetime,
     narratives: Mapping[str, str] | None = None,
+    *,
+    sources: Sequence[SourceBase] | None = None,
 ) -> list[DetectorEvent]:
     """Run every enabled rule's detector; ``narratives`` maps id -> title (empty: every stored narrative).
 
@@ -60,17 +102,18 @@ def run_rules(
     with read_cache() if callable(read_cache) else contextlib.nullcontext():
         for rule in config.rules:
             if rule.enabled:
-                out.extend(run_rule(rule, store, health, now, narratives or {}))
+                out.extend(run_rule(rule, store, health, now, narratives or {}, sources=sources))
     return out
 
 
-def rule_applies(rule: RuleSettings, event: DetectorEvent) -> bool:
-    """Does the event fall in the rule's narrative and source scope?"""
+def rule_applies(rule: RuleSettings, event: DetectorEvent, sources: Sequence[SourceBase] | None = None) -> bool:
+    """Does the event fall in the rule's narrative and source scope (see :func:`rule_scope`)?"""
     if rule.narratives != "all" and event.narrative_id is not None and event.narrative_id not in rule.narratives:
         return False
-    if rule.sources != "all":
-        sources = {event.source_id} | {m.source_id for m in event.evidence}
-        if not sources & set(rule.sources):
+    scope = rule_scope(rule, sources)
+    if scope is not None:
+        seen = {event.source_id} | {m.source_id for m in event.evidence}
+        if not seen & scope:
             return False
     return True
 
@@ -100,9 +143,10 @@ def make_alert(rule: RuleSettings, events: Sequence[DetectorEvent], now: datetim
 class AlertEngine:
     """Applies rules to detector events: scope, re-alert suppression, digests; enqueues alerts in the outbox."""
 
-    def __init__(self, config: AlertsConfig, outbox: Outbox) -> None:
+    def __init__(self, config: AlertsConfig, outbox: Outbox, *, sources: Sequence[SourceBase] | None = None) -> None:
         self.config = config
         self.outbox = outbox
+        self.sources = sources
         self.dedup = DedupState(outbox)
 
     def process(self, events: Iterable[DetectorEvent], now: datetime) -> list[Alert]:
@@ -119,7 +163,8 @@ class AlertEngine:
                 mine = [
                     e
                     for e in events
-                    if (e.rule == rule.id or (not e.rule and e.detector == rule.detector)) and rule_applies(rule, e)
+                    if (e.rule == rule.id or (not e.rule and e.detector == rule.detector))
+                    and rule_applies(rule, e, self.sources)
                 ]
                 mine.sort(key=lambda e: (e.window_start, e.key, e.identity))
                 for event in mine:

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.evidence import Capture
+from core.query import Node
 
 __all__ = [
     "EARLIEST_STORABLE",
@@ -285,6 +286,13 @@ class SearchQuery:
     filters: SearchFilters = field(default_factory=SearchFilters)
     group_by_document: bool = True
     """True: one hit per document (its best passage). False: one hit per passage."""
+    expr: Node | None = None
+    """The parsed keyword expression (:mod:`core.query`: phrases, AND/OR/NOT). When set, the
+    keyword side matches it (each backend translates it) instead of any word of ``text``;
+    ``text`` then holds the positive words (highlights, backends that log it)."""
+    min_similarity: float | None = None
+    """Semantic floor: passages whose cosine to ``vector`` is below it are not semantic hits
+    (the read model sets it per embedding space)."""
 
     def __post_init__(self) -> None:
         # Every backend is asked for k hits; tantivy aborts the process on a k of 3e9, so the

@@ -27,6 +27,9 @@ __all__ = [
     "NarrawatchError",
     "NotFoundError",
     "ParseError",
+    "QuerySyntaxError",
+    "StateUnavailable",
+    "UnknownFilterValue",
     "UnknownNameError",
     "UnsupportedURL",
 ]
@@ -82,6 +85,30 @@ class InvalidRequestError(NarrawatchError, ValueError):
     """A request is well-formed but cannot be answered as asked (a trace of nothing); HTTP 422."""
 
 
+class QuerySyntaxError(NarrawatchError, ValueError):
+    """A search query does not parse (:mod:`core.query`); the message points at the position; HTTP 400."""
+
+    def __init__(self, message: str, query: str, position: int) -> None:
+        self.query = query
+        self.position = position
+        self.reason = message
+        pointer = f"{query}\n{' ' * position}^"
+        super().__init__(f"query syntax: {message} at position {position + 1}\n{pointer}")
+
+
+class UnknownFilterValue(NarrawatchError, ValueError):
+    """A search filter names a value that does not exist (a source, language, kind...); the
+    message lists the known ones; HTTP 400."""
+
+    def __init__(self, what: str, values: Iterable[str], known: Iterable[str]) -> None:
+        self.what = what
+        self.values = tuple(values)
+        self.known = tuple(sorted(known))
+        super().__init__(
+            f"unknown {what} {', '.join(repr(v) for v in self.values)}; known: {', '.join(self.known) or '(none)'}"
+        )
+
+
 class CrawlError(NarrawatchError):
     """Base of errors while collecting content."""
 
@@ -130,6 +157,10 @@ class IndexNotCreated(IndexUnavailable):
 
 class EmbeddingSpaceMismatch(IndexBackendError):
     """Vectors from one embedding space were offered to an index built for another."""
+
+
+class StateUnavailable(NarrawatchError):
+    """The shared state database (``state.backend: postgresql``) cannot be reached or opened."""
 
 
 class AlertDeliveryError(NarrawatchError):

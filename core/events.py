@@ -65,6 +65,10 @@ class DetectorEvent:
     rule: str = ""
     """Id of the alert rule whose detector produced the event ('' when run outside a rule)."""
     narrative_title: str = ""
+    source_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    """What kind of outlet each source of the event is, as configured when the event was raised:
+    source id -> ``actor``, ``country``, ``owner``, ``outlet`` (keys only when set). Alerts show
+    them, so an independent outlet reporting on a narrative does not read like a state outlet."""
 
     @property
     def identity(self) -> str:
@@ -238,6 +242,7 @@ def event_to_dict(e: DetectorEvent, *, fingerprints: bool = True) -> dict[str, A
         "score": e.score,
         "created": e.created.isoformat(),
         "evidence": evidence,
+        "source_labels": {sid: dict(label) for sid, label in e.source_labels.items()},
     }
 
 
@@ -260,6 +265,11 @@ def event_from_dict(d: Mapping[str, Any]) -> DetectorEvent:
         created=datetime.fromisoformat(d["created"]),
         rule=d.get("rule", ""),
         narrative_title=d.get("narrative_title", ""),
+        source_labels={
+            str(sid): {str(k): str(v) for k, v in label.items()}
+            for sid, label in (d.get("source_labels") or {}).items()
+            if isinstance(label, Mapping)
+        },
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
@@ -29,7 +29,9 @@ from core.errors import ConfigError, ConfigIssue, UnknownNameError
 from core.registry import Registry
 
 __all__ = [
+    "ACTOR_TYPES",
     "MAX_DURATION",
+    "SOURCES_INCLUDE_DIR",
     "SOURCE_KINDS",
     "ApiSettings",
     "ArchiveSettings",
@@ -46,8 +48,11 @@ __all__ = [
     "SiteSource",
     "SourceBase",
     "SourceKind",
+    "StatePostgresSettings",
+    "StateSettings",
     "StrictModel",
     "TelegramSource",
+    "actor_label",
     "display_path",
     "format_loc",
     "load_config",
@@ -152,6 +157,32 @@ _ID_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _SECRET_HINT = "secrets are read from environment variables only"
 
 
+ActorType = Literal[
+    "state_media",
+    "state_affiliated",
+    "independent",
+    "exile_media",
+    "official",
+    "anonymous_channel",
+    "blogger",
+    "other",
+]
+
+ACTOR_TYPES: tuple[str, ...] = get_args(ActorType)
+"""Actor types of a source: state media (RT, Rossiya 24), state-affiliated (owned or funded by a
+state but not its broadcaster), independent, exile media (independent outlets working from
+abroad), official (a government body or official's own channel), anonymous channel, blogger,
+other."""
+
+
+def actor_label(actor: str | None) -> str:
+    """How an actor type reads for people: ``state_media`` -> ``state media``, ``state_affiliated`` ->
+    ``state-affiliated``; None or "" -> ""."""
+    if not actor:
+        return ""
+    return "state-affiliated" if actor == "state_affiliated" else actor.replace("_", " ")
+
+
 class SourceBase(StrictModel):
     """Fields every source kind has."""
 
@@ -166,6 +197,13 @@ class SourceBase(StrictModel):
     outlet: str | None = None
     """Outlet name shown to users; default: the host (sites, feeds) or ``t.me/<channel>``."""
     tags: tuple[str, ...] = ()
+    """Free labels for analysts (``tag:`` in the query syntax)."""
+    actor: ActorType | None = None
+    """What kind of outlet this is (see :data:`ACTOR_TYPES`); shown on alerts and filterable."""
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    """Country of focus, ISO 3166-1 alpha-2 (``RU``, ``KZ``, ``UA``...)."""
+    owner: str | None = None
+    """Who owns or runs the outlet, as analysts know it (free text)."""
     archive: bool = True
     """Keep the WARC records of this source's responses (``service.archive``); false: hash only."""
 
@@ -297,9 +335,23 @@ class CrawlSettings(StrictModel):
     max_redirects: Annotated[int, Field(ge=0, le=50)] = 5
     max_parallel_sources: Annotated[int, Field(ge=1, le=64)] = 4
     passage_max_words: Annotated[int, Field(ge=16, le=1000)] = 120
+    reach_refresh: Duration = timedelta(hours=48)
+    """Posts younger than this (by publication time) get their reach (Telegram views, reactions)
+    re-read on later passes, without re-embedding or re-matching; ``0s`` freezes reach at first fetch."""
     max_run_time: Duration = timedelta(minutes=30)
     """Wall-clock budget of one crawl run per ``max_parallel_sources`` sources it crawls; past it
     the crawler process is stopped (SIGTERM, then SIGKILL) and its unfinished sources fail."""
+    lease: Duration = timedelta(minutes=2)
+    """How long a worker's claim on a source lasts without renewal (``narrawatch run``): the worker
+    renews it every third of this while the crawl runs, so a killed worker's sources are taken
+    over by another worker within one lease period (:mod:`narrawatch.scheduler`)."""
+
+    @field_validator("lease")
+    @classmethod
+    def _sane_lease(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= v <= timedelta(hours=1):
+            raise ValueError("must be between 1s and 1h")
+        return v
 
     @field_validator("max_run_time")
     @classmethod
@@ -378,6 +430,26 @@ class IndexSettings(StrictModel):
     postgresql: PostgresSettings = PostgresSettings()
 
 
+class StatePostgresSettings(StrictModel):
+    """The shared state schema for ``state.backend: postgresql`` (crawl state and source leases,
+    matches and verdicts, the outbox, API tokens). The URL, password included, comes only from
+    the environment variable named by ``url_env`` (the same server as the index may serve both)."""
+
+    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "NARRAWATCH_PG_URL"
+    pool_size: Annotated[int, Field(ge=1, le=64)] = 4
+    statement_timeout: Duration = timedelta(seconds=30)
+    schema_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "narrawatch_state"
+    """PostgreSQL schema holding the state tables (created if missing); every worker names the same one."""
+
+
+class StateSettings(StrictModel):
+    """Where the stores live: ``sqlite`` (default: files in ``data_dir``, one box) or ``postgresql``
+    (one schema shared by every worker of a deployment)."""
+
+    backend: str = "sqlite"
+    postgresql: StatePostgresSettings = StatePostgresSettings()
+
+
 class ApiSettings(StrictModel):
     """The HTTP API and web UI (``narrawatch serve``; also started by ``narrawatch run``)."""
 
@@ -392,6 +464,9 @@ class ApiSettings(StrictModel):
     """``/metrics`` without a token: ``true`` anyone, ``false`` never; unset: only direct loopback clients."""
     auth_failures_per_minute: Annotated[int, Field(ge=1, le=10000)] = 10
     """Failed logins / bad tokens per client address per minute before it gets 429 (in memory, per process)."""
+    analyst_private_hosts: bool = False
+    """Let analysts add sources (web UI, API) whose host is internal (loopback, private, link-local):
+    off by default, since a configured host is trusted by the crawler's address guard."""
 
 
 class ArchiveSettings(StrictModel):
@@ -435,6 +510,7 @@ class ServiceSettings(StrictModel):
     crawl: CrawlSettings = CrawlSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     index: IndexSettings = IndexSettings()
+    state: StateSettings = StateSettings()
     api: ApiSettings = ApiSettings()
     archive: ArchiveSettings = ArchiveSettings()
     recheck: RecheckSettings = RecheckSettings()
@@ -524,20 +600,30 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _source_files(root: Path) -> Iterator[Path]:
+SOURCES_INCLUDE_DIR = "sources.d"
+"""``<data_dir>/sources.d/*.yaml``: sources the service itself wrote (``sources import``, the web UI's
+"add source"), read after the config directory's own source files, same format and validation.
+They live in the data directory because the config directory may be read-only (docker mounts it so)."""
+
+
+def _source_files(root: Path, data_dir: Path | None = None) -> Iterator[Path]:
     single = root / "sources.yaml"
     if single.exists():
         yield single
     folder = root / "sources"
     if folder.is_dir():
         yield from sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if data_dir is not None and (data_dir / SOURCES_INCLUDE_DIR).is_dir():
+        yield from sorted((data_dir / SOURCES_INCLUDE_DIR).glob("*.yaml"))
 
 
-def _load_sources(root: Path, issues: list[ConfigIssue]) -> tuple[list[SourceBase], list[Path]]:
+def _load_sources(
+    root: Path, issues: list[ConfigIssue], data_dir: Path | None = None
+) -> tuple[list[SourceBase], list[Path]]:
     sources: list[SourceBase] = []
     files: list[Path] = []
     seen: dict[str, str] = {}
-    for path in _source_files(root):
+    for path in _source_files(root, data_dir):
         files.append(path)
         rel = display_path(path, root)
         data, errs = read_yaml(path, root)
@@ -619,7 +705,9 @@ def load_config(root: Path | str, *, require_sources: bool = True) -> Config:
                 service = ServiceSettings.model_validate(data)
             except ValidationError as exc:
                 issues.extend(validation_issues("service.yaml", exc))
-    sources, source_files = _load_sources(root, issues)
+    data_dir = Path(service.data_dir).expanduser()
+    data_dir = data_dir if data_dir.is_absolute() else (root / data_dir).resolve()
+    sources, source_files = _load_sources(root, issues, data_dir)
     files.extend(source_files)
     if require_sources and not source_files:
         issues.append(ConfigIssue(str(root), "", "no sources.yaml or sources/*.yaml found"))

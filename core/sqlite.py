@@ -18,6 +18,11 @@ the API tokens and the embedded index's database all open their file here:
 Schema: each store keeps its ``CREATE ... IF NOT EXISTS`` script; :func:`add_columns` migrates a
 table an earlier release created (each listed column that is missing is added, once). Filtered
 reads build their ``WHERE`` with :class:`Where`.
+
+:class:`Database` is the SQLite side of the SQL seam (:mod:`core.sql`); the same stores run on
+PostgreSQL through :class:`core.pgsql.PgDatabase`. A store is given a path (it opens and owns a
+:class:`Database`) or an opened :class:`~core.sql.SqlDatabase` shared with other stores
+(:func:`open_database`; the opener closes a shared one).
 """
 
 from __future__ import annotations
@@ -32,9 +37,20 @@ from typing import Literal, Self
 from urllib.parse import quote
 
 from core.files import private_file
+from core.sql import SQLITE, Dialect, SqlDatabase
 from core.timefmt import to_us
 
-__all__ = ["BUSY_TIMEOUT", "Database", "Store", "Synchronous", "Where", "add_columns", "connect", "table_columns"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "Database",
+    "Store",
+    "Synchronous",
+    "Where",
+    "add_columns",
+    "connect",
+    "open_database",
+    "table_columns",
+]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -99,11 +115,18 @@ def add_columns(conn: sqlite3.Connection, table: str, columns: Iterable[tuple[st
 class Database:
     """One store's SQLite connection (:func:`connect`), shared by threads under one re-entrant lock."""
 
+    dialect: Dialect = SQLITE
+    integrity_error: type[Exception] = sqlite3.IntegrityError
+
     def __init__(self, path: Path | str, *, synchronous: Synchronous = "FULL", timeout: float = BUSY_TIMEOUT) -> None:
         self.path = Path(path)
         self.lock = threading.RLock()
         self.conn = connect(path, synchronous=synchronous, timeout=timeout)
         self._depth = 0
+
+    def current(self) -> sqlite3.Connection:
+        """The connection (one per database; the caller holds :meth:`transaction`)."""
+        return self.conn
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -146,19 +169,38 @@ class Database:
             self.conn.close()
 
 
-class Store:
-    """Base of a store kept in one :class:`Database` (``self._db``): ``close()``; ``with store:`` closes it."""
+def open_database(target: Path | str | SqlDatabase, *, synchronous: Synchronous = "FULL") -> tuple[SqlDatabase, bool]:
+    """The database a store runs on and whether the store owns it: a path opens a SQLite
+    :class:`Database` the store closes; an opened :class:`~core.sql.SqlDatabase` is shared."""
+    if isinstance(target, (str, Path)):
+        return Database(target, synchronous=synchronous), True
+    return target, False
 
-    _db: Database
+
+class Store:
+    """Base of a store kept in one database (``self._db``): ``close()``; ``with store:`` closes it.
+
+    A store that opened its database (given a path) closes it; one given a shared database
+    (``_owns_db`` False) leaves it to whoever opened it.
+    """
+
+    _db: SqlDatabase
+    _owns_db: bool = True
 
     @property
     def path(self) -> Path:
-        """The database file."""
+        """The database file (PostgreSQL: a ``postgresql/<schema>`` label)."""
         return self._db.path
 
+    @property
+    def dialect(self) -> Dialect:
+        """The engine the store runs on."""
+        return self._db.dialect
+
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database (when this store opened it)."""
+        if self._owns_db:
+            self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -186,7 +228,11 @@ class Where:
 
     def one_of(self, column: str, values: Sequence[object] | None) -> Where:
         """``column IN (values)`` unless ``values`` is None (an empty sequence matches nothing)."""
-        return self if values is None else self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
+        if values is None:
+            return self
+        if not values:  # ``IN ()`` is SQLite-only
+            return self.add("1 = 0")
+        return self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
 
     def between(self, column: str, since: datetime | None, until: datetime | None) -> Where:
         """``since <= column < until`` on a column of epoch microseconds (a bound given None is left out)."""

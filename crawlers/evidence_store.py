@@ -15,12 +15,12 @@ so the history an evidence pack is built from cannot be lost by a later crawl.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from core.evidence import Capture, Deletion, Version
+from core.sql import SqlConnection
 from core.sqlite import Database, Store
 from core.timefmt import from_us, to_us
 
@@ -106,7 +106,7 @@ class EvidenceStore(Store):
             self._capture_id(db, document_id, capture)
 
     @staticmethod
-    def _capture_id(db: sqlite3.Connection, document_id: str, c: Capture) -> int:
+    def _capture_id(db: SqlConnection, document_id: str, c: Capture) -> int:
         key = (document_id, to_us(c.fetched_at), c.sha256, c.warc_file, c.warc_offset)
         db.execute(
             f"INSERT OR IGNORE INTO captures (document_id, {_CAPTURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,27 +1,36 @@
 """Crawl state that survives restarts: conditional-GET validators, seen items, source health.
 
-SQLite (WAL, synchronous=FULL). The pipeline marks an item seen only after the index
-acknowledged its document, and stores a feed's new ETag/Last-Modified (and a Telegram
-channel's newest message id) only after every document of that pass was indexed, so a crash
-re-fetches instead of skipping.
+SQLite (WAL, synchronous=FULL) on one box, or the shared PostgreSQL state schema when several
+workers crawl (``state.backend``; the same SQL through :mod:`core.sql`). The pipeline marks an
+item seen only after the index acknowledged its document, and stores a feed's new
+ETag/Last-Modified (and a Telegram channel's newest message id) only after every document of
+that pass was indexed, so a crash re-fetches instead of skipping.
+
+Source leases (``source_lease``): a source is crawled by the worker that holds its lease. A
+worker takes due sources with :meth:`CrawlStateStore.claim_due` (PostgreSQL: ``FOR UPDATE SKIP
+LOCKED``, so workers claiming at once get disjoint sources; SQLite: the writer lock), renews the
+lease while it crawls (:meth:`~CrawlStateStore.renew`) and gives it back with the pass's result
+and the next due time (:meth:`~CrawlStateStore.release`, one transaction). A killed worker's
+leases run out and the next claim takes its sources. Lease times are the callers' clocks (keep
+the workers' clocks in sync, well within a lease period).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.events import SourceHealth
-from core.sqlite import Database, Store
-from core.timefmt import from_iso, iso_utc
+from core.sql import SqlConnection, SqlDatabase
+from core.sqlite import Store, open_database
+from core.timefmt import from_iso, from_us, iso_utc, to_us
 
-__all__ = ["CrawlStateStore", "SourceState", "health_notes"]
+__all__ = ["CrawlStateStore", "SourceLease", "SourceRelease", "SourceState", "health_notes"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS source_state (
@@ -56,7 +65,17 @@ CREATE TABLE IF NOT EXISTS crawl_notes (
     id_gaps TEXT NOT NULL DEFAULT '[]',
     last_pass TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS source_lease (
+    source_id TEXT PRIMARY KEY,
+    due_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    claims INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS source_lease_due ON source_lease (due_at);
 """
+
+_LEASE_COLUMNS = "source_id, due_at, lease_owner, lease_until, claims"
 
 KEEP_ID_GAPS = 20
 """Most recent Telegram id gaps kept per source for health."""
@@ -80,6 +99,39 @@ class SourceState:
     consecutive_failures: int = 0
 
 
+@dataclass(frozen=True)
+class SourceLease:
+    """A source's lease row: when it is next due, and who holds it until when."""
+
+    source_id: str
+    due_at: datetime
+    owner: str | None
+    lease_until: datetime | None
+    claims: int
+    """How many times the source was claimed (ever)."""
+
+
+@dataclass(frozen=True)
+class SourceRelease:
+    """What a worker hands back with a lease: the next due time and, optionally, the pass's result
+    (recorded as :meth:`CrawlStateStore.record_result` would, in the release's transaction)."""
+
+    next_due: datetime
+    ok: bool | None = None
+    """None: no result to record (the worker gives the source up without crawling it)."""
+    at: datetime | None = None
+    """When the pass ended (required with ``ok``)."""
+    error: str = ""
+    validators: dict[str, Any] | None = None
+    warnings: Sequence[tuple[str, str]] = ()
+
+
+def _lease(row: Sequence[Any]) -> SourceLease:
+    due = from_us(row[1])
+    assert due is not None
+    return SourceLease(row[0], due, row[2], from_us(row[3]), int(row[4]))
+
+
 def health_notes(h: SourceHealth) -> str:
     """One line for people: the last pass's warnings, open Telegram backfill and id gaps ('' when none)."""
     parts = []
@@ -95,10 +147,11 @@ def health_notes(h: SourceHealth) -> str:
 
 
 class CrawlStateStore(Store):
-    """Thread-safe access to ``<data_dir>/state.db`` (created 0600, see :mod:`core.sqlite`)."""
+    """Thread-safe access to ``<data_dir>/state.db`` (created 0600, see :mod:`core.sqlite`) or to a
+    shared :class:`~core.sql.SqlDatabase` (PostgreSQL state schema)."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = Database(path, synchronous="FULL")
+    def __init__(self, path: Path | str | SqlDatabase) -> None:
+        self._db, self._owns_db = open_database(path, synchronous="FULL")
         self._db.script(_SCHEMA)
 
     def get(self, source_id: str) -> SourceState:
@@ -219,10 +272,11 @@ class CrawlStateStore(Store):
                 if validators and validators.get("last_message_id") is not None:
                     # Only a finished walk back advances the Telegram watermark; after a crash
                     # the next run pages back again and skips what is already seen.
+                    newest = int(validators["last_message_id"])
                     db.execute(
-                        "UPDATE source_state SET last_message_id ="
-                        " max(coalesce(last_message_id, 0), ?) WHERE source_id = ?",
-                        (int(validators["last_message_id"]), source_id),
+                        "UPDATE source_state SET last_message_id = CASE WHEN coalesce(last_message_id, 0) > ?"
+                        " THEN last_message_id ELSE ? END WHERE source_id = ?",
+                        (newest, newest, source_id),
                     )
             else:
                 db.execute(
@@ -233,7 +287,7 @@ class CrawlStateStore(Store):
 
     def _record_notes(
         self,
-        db: sqlite3.Connection,
+        db: SqlConnection,
         source_id: str,
         now: datetime,
         ok: bool,
@@ -326,3 +380,91 @@ class CrawlStateStore(Store):
             "id_gaps": [list(g) for g in h.id_gaps],
             "notes": health_notes(h),
         }
+
+    # -- source leases ---------------------------------------------------------------------------
+
+    def schedule(self, due: Mapping[str, datetime]) -> int:
+        """Make sources leasable: each source without a lease row gets one, due at its given time
+        (a source already scheduled keeps its due time and lease). Returns how many were added."""
+        rows = [(sid, to_us(at)) for sid, at in sorted(due.items())]
+        if not rows:
+            return 0
+        added = 0
+        with self._db.transaction() as db:
+            for row in rows:
+                cur = db.execute(
+                    "INSERT INTO source_lease (source_id, due_at) VALUES (?, ?) ON CONFLICT (source_id) DO NOTHING", row
+                )
+                added += max(cur.rowcount, 0)
+        return added
+
+    def unschedule(self, source_ids: Iterable[str]) -> None:
+        """Remove sources from leasing (no longer configured); their crawl state stays."""
+        ids = [(sid,) for sid in source_ids]
+        if ids:
+            with self._db.transaction() as db:
+                db.executemany("DELETE FROM source_lease WHERE source_id = ?", ids)
+
+    def claim_due(self, worker: str, now: datetime, lease_seconds: float, limit: int) -> list[SourceLease]:
+        """Lease up to ``limit`` sources that are due at ``now`` and that no unexpired lease holds, to
+        ``worker`` for ``lease_seconds``; the longest-due first. Workers claiming at once get
+        disjoint sources (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time)."""
+        if limit <= 0:
+            return []
+        t = to_us(now)
+        until = to_us(now + timedelta(seconds=lease_seconds))
+        with self._db.transaction() as db:
+            rows = db.execute(
+                "UPDATE source_lease SET lease_owner = ?, lease_until = ?, claims = claims + 1 WHERE source_id IN ("
+                "SELECT source_id FROM source_lease WHERE due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+                f" ORDER BY due_at, source_id LIMIT ?{self._db.dialect.skip_locked}) RETURNING {_LEASE_COLUMNS}",
+                (worker, until, t, t, limit),
+            ).fetchall()
+        return sorted((_lease(r) for r in rows), key=lambda x: (x.due_at, x.source_id))
+
+    def renew(self, source_id: str, worker: str, now: datetime, lease_seconds: float) -> bool:
+        """Extend ``worker``'s lease on a source to ``now + lease_seconds``; False when the worker no
+        longer holds it (it ran out and another worker claimed the source: stop crawling it)."""
+        with self._db.transaction() as db:
+            cur = db.execute(
+                "UPDATE source_lease SET lease_until = ? WHERE source_id = ? AND lease_owner = ?",
+                (to_us(now + timedelta(seconds=lease_seconds)), source_id, worker),
+            )
+            return cur.rowcount == 1
+
+    def release(self, source_id: str, worker: str, new_state: SourceRelease) -> bool:
+        """Give a lease back with the source's next due time and, when ``new_state.ok`` is set, the
+        pass's result, in one transaction. False (and nothing written) when ``worker`` no longer
+        holds the lease: another worker owns the source now and records its own result."""
+        if new_state.ok is not None and new_state.at is None:
+            raise ValueError("SourceRelease with a result needs 'at' (when the pass ended)")
+        with self._db.transaction() as db:
+            cur = db.execute(
+                "UPDATE source_lease SET due_at = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE source_id = ? AND lease_owner = ?",
+                (to_us(new_state.next_due), source_id, worker),
+            )
+            if cur.rowcount != 1:
+                return False
+            if new_state.ok is not None and new_state.at is not None:
+                self.record_result(
+                    source_id,
+                    ok=new_state.ok,
+                    now=new_state.at,
+                    error=new_state.error,
+                    validators=new_state.validators,
+                    warnings=new_state.warnings,
+                )
+            return True
+
+    def lease(self, source_id: str) -> SourceLease | None:
+        """A source's lease row, or None when it is not scheduled."""
+        with self._db.connection() as db:
+            row = db.execute(f"SELECT {_LEASE_COLUMNS} FROM source_lease WHERE source_id = ?", (source_id,)).fetchone()
+        return None if row is None else _lease(row)
+
+    def leases(self) -> list[SourceLease]:
+        """Every scheduled source's lease row, by source id."""
+        with self._db.connection() as db:
+            rows = db.execute(f"SELECT {_LEASE_COLUMNS} FROM source_lease ORDER BY source_id").fetchall()
+        return [_lease(r) for r in rows]

@@ -36,6 +36,7 @@ __all__ = [
     "TelegramPage",
     "TelegramPost",
     "parse_channel_page",
+    "parse_reactions",
     "parse_views",
     "screen_page",
 ]
@@ -53,6 +54,12 @@ class TelegramPost:
     forwarded post (empty when not forwarded or the origin hides its link). ``media`` holds one
     marker per attachment in page order: photo, video, round_video, voice, audio, document,
     poll, location, sticker. ``author`` is the post's signature, if the channel signs posts.
+
+    ``reactions`` maps each reaction shown under the post to its count, in page order: the emoji
+    itself (``"👍"``), ``"custom:<emoji-id>"`` for a custom emoji (the page carries only its id)
+    and ``"paid"`` for paid Telegram Stars reactions; empty when the page shows none (channels
+    can turn reactions off). The preview page shows no forward count: forwards are known only
+    as the ``forwarded_from`` edges of posts we crawl.
     """
 
     channel: str
@@ -67,6 +74,7 @@ class TelegramPost:
     forwarded_from_url: str
     media: tuple[str, ...]
     author: str
+    reactions: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,38 @@ def parse_views(text: str) -> int | None:
     return int(value * _SCALE[suffix.upper()])
 
 
+def parse_reactions(node: lxml.html.HtmlElement) -> tuple[tuple[str, int], ...]:
+    """The reactions under one message block: ``((key, count), ...)`` in page order.
+
+    Real markup (t.me/s, 2024-2025) is one ``span.tgme_reaction`` per reaction inside
+    ``div.tgme_widget_message_reactions``: ``<i class="emoji"><b>👍</b></i>1.2K`` for an emoji,
+    ``<tg-emoji emoji-id="..."></tg-emoji>194K`` for a custom one and, with the extra class
+    ``tgme_reaction_paid``, ``<i class="icon icon-telegram-stars"></i>16.8K`` for paid Stars. The
+    count is the span's text after the emoji, in the same compact form as views. Spans without a
+    readable count are skipped; the same key twice is summed.
+    """
+    out: dict[str, int] = {}
+    for span in node.xpath(f".//*[{_has_class('tgme_widget_message_reactions')}]//*[{_has_class('tgme_reaction')}]"):
+        classes = set((span.get("class") or "").split())
+        glyph = _first(span.xpath(".//i[contains(concat(' ', normalize-space(@class), ' '), ' emoji ')]//b"))
+        custom = _first(span.xpath(".//tg-emoji/@emoji-id"))
+        if "tgme_reaction_paid" in classes:
+            key = "paid"
+        elif glyph is not None and glyph.text_content().strip():
+            key = glyph.text_content().strip()
+        elif custom:
+            key = f"custom:{custom}"
+        else:
+            continue
+        # The count is the text that is not inside the emoji's own element.
+        parts = [span.text or ""] + [child.tail or "" for child in span]
+        count = parse_views("".join(parts).replace("\u202f", ""))
+        if count is None:
+            continue
+        out[key] = out.get(key, 0) + count
+    return tuple(out.items())
+
+
 # --- one message --------------------------------------------------------------------------------
 
 
@@ -283,6 +323,7 @@ def _post(node: lxml.html.HtmlElement, ident: tuple[str, int], page_url: str) ->
         forwarded_from_url=urljoin(page_url, forwarded_href) if forwarded_href else "",
         media=media,
         author=_node_text(node, "tgme_widget_message_from_author"),
+        reactions=parse_reactions(node),
     )
 
 

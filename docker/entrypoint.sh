@@ -6,6 +6,7 @@
 #   data_dir                      -> /data (the volume; $NARRAWATCH_DATA_DIR overrides, for tests)
 #   index.backend                 -> $NARRAWATCH_INDEX_BACKEND        (if set, e.g. elasticsearch)
 #   index.elasticsearch.username  -> $NARRAWATCH_ES_USERNAME          (if set)
+#   state.backend                 -> $NARRAWATCH_STATE_BACKEND        (if set, e.g. postgresql)
 #   api.host / api.port           -> $NARRAWATCH_API_HOST / $NARRAWATCH_API_PORT (set in the Dockerfile:
 #                                    0.0.0.0:8765, the port docker/compose.yml publishes on 127.0.0.1)
 # The Elasticsearch URL and password come from NARRAWATCH_ES_URL / NARRAWATCH_ES_PASSWORD
@@ -59,6 +60,9 @@ if backend:
         es = index.get("elasticsearch") or {}
         es["username"] = user
         index["elasticsearch"] = es
+state = os.environ.get("NARRAWATCH_STATE_BACKEND")
+if state:
+    data["state"] = {**(data.get("state") or {}), "backend": state}
 with open(path, "w", encoding="utf-8") as fh:
     yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=False)
 PY

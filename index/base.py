@@ -15,12 +15,16 @@ Rules every backend keeps:
   another space raise :class:`~core.errors.EmbeddingSpaceMismatch`.
 * ``search`` applies filters before ranking; hybrid ranking is reciprocal rank fusion (k=60)
   of BM25 over passages and cosine kNN over passage vectors.
+* ``SearchQuery.expr`` (a :mod:`core.query` AST) is matched per passage (title included): a
+  Term or Phrase in any body analyser (stemmed where the passage's language has a stemmer),
+  And/Or/Not as boolean clauses; ``SearchQuery.min_similarity`` drops semantic candidates below
+  it before fusion (:func:`above_floor`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -49,8 +53,11 @@ __all__ = [
     "IndexBackend",
     "IndexLifecycle",
     "PassageVectors",
+    "ReachUpdate",
+    "above_floor",
     "fuse_passages",
     "in_filters",
+    "reach_props",
     "rrf_fuse",
 ]
 
@@ -73,6 +80,30 @@ class PassageVectors:
 
     def __len__(self) -> int:
         return len(self.document_ids)
+
+
+@dataclass(frozen=True)
+class ReachUpdate:
+    """Fresh reach counters of a stored document (:meth:`DocumentIndex.update_reach`).
+
+    Only a document stored under ``source_id`` is touched. ``views`` None keeps the stored
+    views; ``counters`` are keys set in :attr:`Document.extra` (``reactions``: emoji -> count,
+    ``forwards``, ``reach_at``: when they were read), other extra keys are kept.
+    """
+
+    document_id: str
+    source_id: str
+    views: int | None = None
+    counters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def reach_props(props: Mapping[str, Any], update: ReachUpdate) -> dict[str, Any]:
+    """Stored optional fields (:func:`core.serialize.optional_fields_of` form) with ``update`` applied."""
+    out = dict(props)
+    if update.views is not None:
+        out["views"] = int(update.views)
+    out["extra"] = {**dict(out.get("extra") or {}), **dict(update.counters)}
+    return out
 
 
 @runtime_checkable
@@ -118,6 +149,12 @@ class DocumentIndex(Protocol):
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete documents; returns how many existed."""
+        ...
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
+        """Set views and reach counters of stored documents, durably; text, passages, vectors and
+        ``content_hash`` stay as they are (nothing is re-embedded or re-matched). Returns the ids
+        updated; an id absent or stored under another source is skipped."""
         ...
 
     def close(self) -> None:
@@ -187,6 +224,12 @@ def fuse_passages(
     if mode == "semantic" or not keyword:
         return semantic
     return [(int(p), s) for p, s in rrf_fuse([[str(p) for p, _ in keyword], [str(p) for p, _ in semantic]])]
+
+
+def above_floor(semantic: list[tuple[int, float]], floor: float) -> list[tuple[int, float]]:
+    """The ``(id, cosine)`` pairs at or above the semantic floor (``SearchQuery.min_similarity``),
+    order kept; every backend applies it before fusion, so a floored passage is no semantic hit."""
+    return [(p, s) for p, s in semantic if s >= floor]
 
 
 def in_filters(doc: Document, filters: SearchFilters | None, *, published: datetime | None = None) -> bool:

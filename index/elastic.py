@@ -56,7 +56,7 @@ from core.documents import (
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexUnavailable
 from core.settings import Config, ElasticsearchSettings
-from index.base import CountBy, IndexLifecycle, PassageVectors
+from index.base import CountBy, IndexLifecycle, PassageVectors, ReachUpdate
 from index.elastic_admin import (
     create_docs_index,
     current_docs_index,
@@ -88,6 +88,7 @@ from index.elastic_query import (
     build_search_bodies,
     candidates_from_response,
     exact_candidates,
+    floor_candidates,
     fuse_hits,
     parse_count_response,
     parse_search_response,
@@ -104,6 +105,19 @@ _VECTOR_EXCLUDES = ["passages.vec_*"]
 _STREAMING_BULK_PARAMS = set(inspect.signature(streaming_bulk).parameters)
 PIT_KEEP_ALIVE = "5m"
 """How long a scan's point in time lives between pages (renewed by every page)."""
+
+
+_REACH_SCRIPT = (
+    "if (ctx._source.source_id != params.source) { ctx.op = 'noop'; return; }"
+    " if (params.views != null) { ctx._source.views = params.views; }"
+    " if (ctx._source.extra == null) { ctx._source.extra = [:]; }"
+    " for (entry in params.counters.entrySet()) { ctx._source.extra[entry.getKey()] = entry.getValue(); }"
+)
+"""Painless: set views and the given extra keys of one document of the named source (else a noop)."""
+
+
+def _reach_params(u: ReachUpdate) -> dict[str, Any]:
+    return {"source": u.source_id, "views": u.views, "counters": dict(u.counters)}
 
 
 def deadletter_path(config: Config) -> Path:
@@ -340,7 +354,8 @@ class ElasticsearchIndex:
     ) -> list[Candidate]:
         if mode == "semantic":
             vector = query_vector(query, self._space)
-            return exact_candidates(resp, vector, self._space, group_by_document=group_by_document)
+            exact = exact_candidates(resp, vector, self._space, group_by_document=group_by_document)
+            return floor_candidates(exact, query.min_similarity)
         return candidates_from_response(resp, group_by_document=group_by_document)
 
     def _scan(self, filters: SearchFilters | None, batch: int, **source: Any) -> Iterator[dict[str, Any]]:
@@ -431,6 +446,28 @@ class ElasticsearchIndex:
         if not ids or not self._readable():
             return 0
         return count_deleted(self._run_bulk(delete_actions(ids, self.alias)))
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
+        """See :class:`~index.base.DocumentIndex`: a scripted partial update per document (``views``
+        and the given ``extra`` keys); a document of another source is left alone (``noop``)."""
+        if not updates or not self._readable():
+            return []
+        index = self._writable()
+        actions = (
+            {
+                "_op_type": "update",
+                "_index": index,
+                "_id": u.document_id,
+                "script": {"source": _REACH_SCRIPT, "lang": "painless", "params": _reach_params(u)},
+            }
+            for u in updates
+        )
+        done = []
+        for ok, item in self._run_bulk(actions):
+            info = item.get("update", {})
+            if ok and info.get("result") == "updated":
+                done.append(str(info.get("_id")))
+        return done
 
     def close(self) -> None:
         """See :class:`~index.base.DocumentIndex`."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from core.documents import EmbeddingSpace, SearchFilters, SearchHit, SearchQuery
 from core.errors import EmbeddingSpaceMismatch
+from core.query import And, Node, Not, Phrase, Term
 from core.timefmt import iso
 from index.base import CountBy, rrf_fuse
 from index.elastic_mappings import vector_field
@@ -49,8 +50,11 @@ __all__ = [
     "candidates_from_response",
     "cosine_from_knn_score",
     "exact_candidates",
+    "expr_clause",
     "filter_clauses",
+    "floor_candidates",
     "fuse_hits",
+    "keyword_clause",
     "knn_score_from_cosine",
     "parse_count_response",
     "parse_search_response",
@@ -132,6 +136,42 @@ def _inner_size(query: SearchQuery, size: int) -> int:
     return 1 if grouped else max(1, min(size, MAX_INNER_HITS))
 
 
+def expr_clause(node: Node) -> dict[str, Any]:
+    """A :mod:`core.query` expression as a query on passage fields (inside the ``nested`` query,
+    so it is matched per passage like the other backends): a Term is a ``multi_match`` over
+    :data:`KEYWORD_FIELDS` (folded and stemmed), a Phrase the same with ``type: phrase``;
+    And/Or/Not are ``bool`` ``must``/``should``/``must_not``."""
+    if isinstance(node, Term):
+        return {"multi_match": {"query": node.word, "fields": list(KEYWORD_FIELDS), "type": "most_fields"}}
+    if isinstance(node, Phrase):
+        return {"multi_match": {"query": " ".join(node.words), "fields": list(KEYWORD_FIELDS), "type": "phrase"}}
+    if isinstance(node, Not):
+        return {"bool": {"must": [{"match_all": {}}], "must_not": [expr_clause(node.child)]}}
+    if isinstance(node, And):
+        must = [expr_clause(c) for c in node.children if not isinstance(c, Not)]
+        must_not = [expr_clause(c.child) for c in node.children if isinstance(c, Not)]
+        out: dict[str, Any] = {"must": must}
+        if must_not:
+            out["must_not"] = must_not
+        return {"bool": out}
+    return {"bool": {"should": [expr_clause(c) for c in node.children], "minimum_should_match": 1}}
+
+
+def keyword_clause(query: SearchQuery) -> dict[str, Any]:
+    """The passage query of the keyword side: ``query.expr`` translated, else any word of ``query.text``."""
+    if query.expr is not None:
+        return expr_clause(query.expr)
+    return {"multi_match": {"query": query.text, "fields": list(KEYWORD_FIELDS), "type": "most_fields"}}
+
+
+def floor_candidates(candidates: list[Candidate], floor: float | None) -> list[Candidate]:
+    """Semantic candidates whose cosine reaches ``floor`` (``SearchQuery.min_similarity``; scores
+    are ``(1 + cos) / 2``), order kept."""
+    if floor is None:
+        return candidates
+    return [c for c in candidates if cosine_from_knn_score(c.score) >= floor]
+
+
 def build_keyword_body(query: SearchQuery, *, size: int | None = None) -> dict[str, Any]:
     """BM25 over passage text (folded + stemmed sub-field), filters in ``bool.filter``.
 
@@ -151,13 +191,7 @@ def build_keyword_body(query: SearchQuery, *, size: int | None = None) -> dict[s
                         "nested": {
                             "path": "passages",
                             "score_mode": "max",
-                            "query": {
-                                "multi_match": {
-                                    "query": query.text,
-                                    "fields": list(KEYWORD_FIELDS),
-                                    "type": "most_fields",
-                                }
-                            },
+                            "query": keyword_clause(query),
                             "inner_hits": {
                                 "size": _inner_size(query, size),
                                 "_source": False,
@@ -217,7 +251,7 @@ def build_search_bodies(
     """
     out: dict[Literal["keyword", "semantic"], dict[str, Any]] = {}
     window = max(query.k * 5, HYBRID_WINDOW_MIN) if query.mode == "hybrid" else query.k
-    if query.mode in ("keyword", "hybrid") and query.text.strip():
+    if query.mode in ("keyword", "hybrid") and (query.expr is not None or query.text.strip()):
         out["keyword"] = build_keyword_body(query, size=window)
     if query.mode == "semantic" or (query.mode == "hybrid" and query.vector is not None):
         out["semantic"] = build_knn_body(query, space, size=window, server_version=server_version)

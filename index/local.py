@@ -32,7 +32,7 @@ from core.documents import (
     Vector,
 )
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError
-from index.base import CountBy, IndexLifecycle, PassageVectors, fuse_passages
+from index.base import CountBy, IndexLifecycle, PassageVectors, ReachUpdate, above_floor, fuse_passages
 from index.local_store import PassageRow, SqliteStore, from_micros
 from index.local_text import FullText
 from index.local_vectors import Precision, VectorMatrix, exact_vectors
@@ -144,7 +144,7 @@ class EmbeddedIndex:
     def search(self, query: SearchQuery) -> list[SearchHit]:
         """See :class:`~index.base.DocumentIndex`."""
         vector = self._query_vector(query)
-        use_text = query.mode in ("keyword", "hybrid") and bool(query.text.strip())
+        use_text = query.mode in ("keyword", "hybrid") and (query.expr is not None or bool(query.text.strip()))
         use_vector = query.mode in ("semantic", "hybrid") and vector is not None
         if query.mode == "semantic" and vector is None:
             raise ValueError("semantic search needs SearchQuery.vector")
@@ -157,7 +157,7 @@ class EmbeddedIndex:
             mask = self._vectors.mask(f, dkeys) if use_vector else None
             window = max(query.k * 5, 50)
             while True:
-                keyword = self._text.search(query.text, f, window) if use_text else []
+                keyword = self._text.search(query.text, f, window, query.expr) if use_text else []
                 keyword = [(p, s) for p, s in keyword if self._vectors.has(p)]
                 semantic: list[tuple[int, float]] = []
                 vec_done = True
@@ -165,6 +165,10 @@ class EmbeddedIndex:
                     ranking = self._vectors.rank(vector, mask, window)
                     semantic = list(zip(ranking.pids.tolist(), ranking.scores.tolist(), strict=True))
                     vec_done = ranking.exhausted
+                    if query.min_similarity is not None:
+                        kept = above_floor(semantic, query.min_similarity)
+                        vec_done = vec_done or len(kept) < len(semantic)
+                        semantic = kept
                 hits = self._assemble(query, vector, keyword, semantic)
                 text_done = len(keyword) < window
                 if len(hits) >= query.k or (text_done and vec_done) or not query.group_by_document:
@@ -251,6 +255,15 @@ class EmbeddedIndex:
                 self._text.catch_up(self._store)
                 self._vectors.sync(self._store)
             return found
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
+        """See :class:`~index.base.DocumentIndex`; the full-text and vector copies are untouched."""
+        if self.read_only:
+            raise IndexBackendError("index opened read_only")
+        if not updates:
+            return []
+        with self._lock:
+            return self._store.update_reach(updates)
 
     def close(self) -> None:
         """See :class:`~index.base.DocumentIndex`."""

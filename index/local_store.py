@@ -29,6 +29,7 @@ from core.serialize import optional_fields, optional_fields_json
 from core.sqlite import connect
 from core.timefmt import from_us as from_micros
 from core.timefmt import to_us as to_micros
+from index.base import ReachUpdate, reach_props
 
 __all__ = [
     "DB_NAME",
@@ -256,6 +257,31 @@ class SqliteStore:
             cur.execute("ROLLBACK")
             raise
         return found
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
+        """Apply reach updates to the stored fields in one durable transaction; returns the ids
+        updated. The sequence does not move: text, passages and vectors did not change."""
+        done: list[str] = []
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for u in updates:
+                row = cur.execute(
+                    "SELECT dkey, props FROM documents WHERE id = ? AND source_id = ?", (u.document_id, u.source_id)
+                ).fetchone()
+                if row is None:
+                    continue
+                props = reach_props(json.loads(row[1]), u)
+                cur.execute(
+                    "UPDATE documents SET props = ? WHERE dkey = ?",
+                    (json.dumps(props, ensure_ascii=False, default=str), row[0]),
+                )
+                done.append(u.document_id)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return done
 
     @staticmethod
     def _remove_passages(cur: sqlite3.Cursor, dkey: int, doc_id: str, seq: int) -> None:

@@ -30,6 +30,7 @@ import tantivy
 
 from core.documents import SearchFilters
 from core.errors import IndexBackendError, IndexUnavailable
+from core.query import And, Node, Not, Phrase, Term
 from index.local_store import SqliteStore, to_micros
 
 __all__ = ["SCHEMA_VERSION", "FullText", "fold_text", "language_field"]
@@ -224,12 +225,22 @@ class FullText:
         q = tantivy.Query.term_query(self.schema, "doc_id", doc_id)
         return int(self.index.searcher().search(q, 1, count=True).count)
 
-    def search(self, text: str, filters: SearchFilters | None, limit: int) -> list[tuple[int, float]]:
-        """BM25 over passages with filters as non-scoring clauses: ``[(pid, score)]`` best first."""
-        words = query_text(text)
-        if not words or limit <= 0:
+    def search(
+        self, text: str, filters: SearchFilters | None, limit: int, expr: Node | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over passages with filters as non-scoring clauses: ``[(pid, score)]`` best first.
+
+        With ``expr`` (:mod:`core.query`) the passage must match the expression; otherwise any
+        word of ``text`` matches."""
+        if limit <= 0:
             return []
-        parsed = self.index.parse_query(words, list(BODY_FIELDS))
+        if expr is not None:
+            parsed = self._expr_query(expr)
+        else:
+            words = query_text(text)
+            if not words:
+                return []
+            parsed = self.index.parse_query(words, list(BODY_FIELDS))
         clauses: list[tuple[Any, Any]] = [(tantivy.Occur.Must, parsed)]
         for clause in self._filter_clauses(filters):
             clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(clause, 0.0)))
@@ -240,6 +251,28 @@ class FullText:
             return []
         pids = searcher.fast_field_values("pid", [addr for _, addr in hits])
         return [(int(pid), float(score)) for (score, _), pid in zip(hits, pids, strict=True) if pid is not None]
+
+    def _expr_query(self, node: Node) -> Any:
+        """The tantivy query of a :mod:`core.query` expression over every body field.
+
+        A leaf goes through tantivy's parser as a quoted phrase (one word or several), so each
+        body field's analyzer (stemmer) applies; words are ``\\w+`` runs, nothing to escape."""
+        if isinstance(node, Term | Phrase):
+            words = (node.word,) if isinstance(node, Term) else node.words
+            return self.index.parse_query('"' + " ".join(words) + '"', list(BODY_FIELDS))
+        if isinstance(node, Not):  # only reached for a Not inside an And (see core.query)
+            return tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, tantivy.Query.all_query()), (tantivy.Occur.MustNot, self._expr_query(node.child))]
+            )
+        if isinstance(node, And):
+            clauses = [
+                (tantivy.Occur.MustNot, self._expr_query(c.child))
+                if isinstance(c, Not)
+                else (tantivy.Occur.Must, self._expr_query(c))
+                for c in node.children
+            ]
+            return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, self._expr_query(c)) for c in node.children])
 
     def _filter_clauses(self, filters: SearchFilters | None) -> list[Any]:
         if filters is None:

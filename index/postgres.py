@@ -18,6 +18,7 @@ status and re-embed into a new table set.
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,7 @@ from core.documents import (
 from core.errors import EmbeddingSpaceMismatch, IndexBackendError, IndexNotCreated
 from core.serialize import optional_fields_json
 from index import postgres_sql as sql
-from index.base import CountBy, IndexLifecycle, PassageVectors
+from index.base import CountBy, IndexLifecycle, PassageVectors, ReachUpdate, reach_props
 from index.postgres_ann import build_if_due
 from index.postgres_conn import connect_pool, read_active, settings_url
 from index.postgres_search import run_search
@@ -388,6 +389,31 @@ class PostgresIndex:
         with self._pool.connection() as conn, conn.transaction():
             cur = conn.execute(f"DELETE FROM {self._d} WHERE id = ANY(%s)", (list(doc_ids),))
             return int(cur.rowcount)
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
+        """See :class:`~index.base.DocumentIndex`: ``props`` only, one transaction; passages untouched."""
+        if self.read_only:
+            raise IndexBackendError("index opened read_only")
+        if not updates:
+            return []
+        done: list[str] = []
+        with self._pool.connection() as conn, conn.transaction():
+            ids = sorted({u.document_id for u in updates})
+            rows = conn.execute(
+                f"SELECT id, source_id, props FROM {self._d} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,)
+            ).fetchall()
+            stored = {r[0]: (r[1], r[2] if isinstance(r[2], dict) else json.loads(r[2])) for r in rows}
+            for u in updates:
+                if u.document_id not in stored or stored[u.document_id][0] != u.source_id:
+                    continue
+                props = reach_props(stored[u.document_id][1], u)
+                stored[u.document_id] = (u.source_id, props)
+                conn.execute(
+                    f"UPDATE {self._d} SET props = %s::jsonb, updated_at = now() WHERE id = %s",
+                    (json.dumps(props, ensure_ascii=False, default=str), u.document_id),
+                )
+                done.append(u.document_id)
+        return done
 
     def close(self) -> None:
         """See :class:`~index.base.DocumentIndex`."""

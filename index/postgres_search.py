@@ -15,19 +15,21 @@ starve the result.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from core.documents import SearchHit, SearchQuery, Vector
+from core.query import And, Node, Not, Phrase, Term
 from index import postgres_sql as sql
-from index.base import fuse_passages
+from index.base import above_floor, fuse_passages
 from index.postgres_ann import probes_for, read_state
 
 if TYPE_CHECKING:
     from index.postgres import PostgresIndex
 
-__all__ = ["run_search"]
+__all__ = ["expr_tsquery", "run_search"]
 
 _CONFIGS = (*dict.fromkeys(sql.TEXT_CONFIGS.values()), "simple")
 
@@ -37,24 +39,83 @@ def _tsquery_text(words: list[str]) -> str:
     return " | ".join(f"'{w}'" for w in words)
 
 
+def expr_tsquery(node: Node) -> str:
+    """A :mod:`core.query` expression as ``to_tsquery`` text: ``'w'``, phrases ``('a' <-> 'b')``,
+    ``&``, ``|``, ``!`` (words are folded ``\\w+`` runs: safe inside quotes); each passage's
+    configuration then stems the words as its ``tsvector`` was built."""
+    if isinstance(node, Term):
+        return f"'{node.word}'"
+    if isinstance(node, Phrase):
+        return "(" + " <-> ".join(f"'{w}'" for w in node.words) + ")"
+    if isinstance(node, Not):
+        return f"!{expr_tsquery(node.child)}"
+    joiner = " & " if isinstance(node, And) else " | "
+    return "(" + joiner.join(expr_tsquery(c) for c in node.children) + ")"
+
+
+KEYWORD_CANDIDATES = 2_000
+"""Matching passages ranked per keyword query at most. ``ts_rank_cd`` reads each candidate's
+``tsvector``, so ranking every match of a common word costs seconds at 1M passages; the
+candidates are instead the newest matches, gathered window by window back in time (see
+:func:`keyword_ranking`). A query with fewer matches is ranked exactly."""
+
+KEYWORD_WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=120), timedelta(days=365))
+"""How far back from the newest passage each successive candidate window reaches (the last one
+is unbounded)."""
+
+
+def _newest(index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery) -> datetime | None:
+    """The newest ``published`` the keyword side could match (one index probe)."""
+    where, params = sql.filter_sql(query.filters, "p")
+    row = conn.execute(f"SELECT max(p.published) FROM {index._p} p WHERE {where}", params).fetchone()
+    return row[0] if row else None
+
+
 def keyword_ranking(
     index: PostgresIndex, conn: psycopg.Connection[Any], query: SearchQuery, window: int
-) -> list[tuple[int, float]]:
-    """``(pid, ts_rank_cd)`` best first, at most ``window``."""
-    words = sql.query_words(query.text)
-    if not words:
-        return []
-    text = _tsquery_text(words)
+) -> tuple[list[tuple[int, float]], bool]:
+    """``(pid, ts_rank_cd)`` best first, at most ``window``; and whether that is every candidate.
+
+    Candidates are gathered newest first in time windows (the last week before the newest
+    passage in the filters, then 30 days, 120, a year, all), each a bitmap AND of the GIN index
+    with the ``published`` (or ``source_id, published``) index, until
+    :data:`KEYWORD_CANDIDATES` are found: a common word costs one bounded window, a rare one an
+    exact ranking of all its matches. Ranks are then compared across all candidates."""
+    if query.expr is not None:
+        text = expr_tsquery(query.expr)
+    else:
+        words = sql.query_words(query.text)
+        if not words:
+            return [], True
+        text = _tsquery_text(words)
+    newest = _newest(index, conn, query)
+    if newest is None:
+        return [], True
     where, params = sql.filter_sql(query.filters, "p")
     match = " OR ".join(f"(p.config = '{c}'::regconfig AND p.tsv @@ to_tsquery('{c}', %s))" for c in _CONFIGS)
     rank = " ".join(f"WHEN '{c}'::regconfig THEN to_tsquery('{c}', %s)" for c in _CONFIGS)
     q = (
         f"SELECT p.pid, ts_rank_cd(p.tsv, CASE p.config {rank} END) AS r"
         f" FROM {index._p} p"
-        f" WHERE ({match}) AND {where} ORDER BY r DESC, p.pid LIMIT %s"
+        f" WHERE ({match}) AND {where} AND p.published >= %s AND p.published < %s LIMIT %s"
     )
-    args = [text] * len(_CONFIGS) + [text] * len(_CONFIGS) + params + [window]
-    return [(int(pid), float(r)) for pid, r in conn.execute(q, args).fetchall()]
+    base = [text] * len(_CONFIGS) + [text] * len(_CONFIGS) + params
+    found: list[tuple[int, float]] = []
+    hi = newest + timedelta(microseconds=1)
+    bounds = [newest - w for w in KEYWORD_WINDOWS] + [datetime.min.replace(tzinfo=UTC)]
+    since = query.filters.since
+    for lo in bounds:
+        if lo >= hi:
+            continue
+        if since is not None and hi <= since:
+            break
+        need = KEYWORD_CANDIDATES - len(found)
+        found.extend((int(pid), float(r)) for pid, r in conn.execute(q, [*base, lo, hi, need]))
+        hi = lo
+        if len(found) >= KEYWORD_CANDIDATES:
+            break
+    found.sort(key=lambda t: (-t[1], t[0]))
+    return found[:window], len(found) <= window
 
 
 _SEMANTIC_SQL = "SELECT v.pid FROM {v} v WHERE {where} ORDER BY {order} LIMIT %s"
@@ -110,13 +171,16 @@ def run_search(
     """The hits of ``query`` (inside the caller's transaction); mirrors the embedded backend."""
     window = max(query.k * 5, 50)
     while True:
-        keyword = keyword_ranking(index, conn, query, window) if use_text else []
+        keyword, text_done = keyword_ranking(index, conn, query, window) if use_text else ([], True)
         semantic: list[tuple[int, float]] = []
         vec_done = True
         if vector is not None:
             semantic, vec_done = semantic_ranking(index, conn, query, vector, window)
+            if query.min_similarity is not None:
+                kept = above_floor(semantic, query.min_similarity)
+                vec_done = vec_done or len(kept) < len(semantic)
+                semantic = kept
         hits = _assemble(index, conn, query, vector, keyword, semantic)
-        text_done = len(keyword) < window
         if len(hits) >= query.k or (text_done and vec_done) or not query.group_by_document:
             return hits[: query.k]
         window *= 4

@@ -15,6 +15,9 @@ still alerts and a backlog never invents a pattern:
 
 * ``new_outlet`` / ``new_language``: the first match the service saw in an outlet (language),
   reported when it was first seen in ``[now - lookback, now]``; outlets seen before rank first.
+  :func:`label_events` (run by the service on every pass's events) adds the sources' configured
+  labels (actor type, country, owner) to every event and says in a ``new_outlet`` event's title
+  and summary which kind of outlet it is ("state media, RU").
 * ``spike``: windows of publication time. The current window ``[now - window, now)`` is always
   evaluated; an earlier window (up to ``baseline_windows`` back) is evaluated too when it holds
   an item first seen in the last ``window``, with its own baseline before it. A backlog therefore
@@ -27,6 +30,7 @@ still alerts and a backlog never invents a pattern:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,7 +41,7 @@ from pydantic import BaseModel, Field, model_validator
 from core.events import DETECTORS, DetectorEvent, DetectorKind, SourceHealth
 from core.matches import Match
 from core.registry import Registry
-from core.settings import MAX_DURATION, Duration, StrictModel
+from core.settings import MAX_DURATION, Duration, SourceBase, StrictModel, actor_label
 from monitors.copies import COPY_THRESHOLD, CopyGroup, collapse_copies
 from monitors.store import MatchStore
 
@@ -60,6 +64,8 @@ __all__ = [
     "SpikeOptions",
     "build_detector",
     "first_seen",
+    "label_events",
+    "outlet_kind",
     "register_builtins",
 ]
 
@@ -391,6 +397,48 @@ class NewOutletDetector(NarrativeDetector):
         ]
 
 
+def _labels(source: SourceBase) -> dict[str, str]:
+    out = {"outlet": source.outlet_label}
+    for key in ("actor", "country", "owner"):
+        value = getattr(source, key, None)
+        if value:
+            out[key] = str(value)
+    return out
+
+
+def outlet_kind(label: Mapping[str, str] | None) -> str:
+    """``state media, RU`` (actor type and country as configured); ``actor type not set`` without one."""
+    if not label:
+        return "actor type not set"
+    parts = [actor_label(label.get("actor")) or "actor type not set"]
+    if label.get("country"):
+        parts.append(label["country"])
+    return ", ".join(parts)
+
+
+def label_events(events: Sequence[DetectorEvent], sources: Sequence[SourceBase]) -> list[DetectorEvent]:
+    """``events`` with :attr:`DetectorEvent.source_labels` filled from the configured ``sources``
+    (the event's source and every evidence item's), and ``new_outlet`` events saying which kind of
+    outlet the new one is. A source no longer configured gets no label (shown as "not set")."""
+    by_id = {s.id: s for s in sources}
+    out = []
+    for e in events:
+        ids = [i for i in dict.fromkeys([e.source_id, *(m.source_id for m in e.evidence)]) if i]
+        labels = {i: _labels(by_id[i]) for i in ids if i in by_id}
+        event = dataclasses.replace(e, source_labels={**e.source_labels, **labels})
+        if e.detector == NewOutletDetector.name and e.source_id and e.evidence:
+            kind = outlet_kind(labels.get(e.source_id))
+            owner = labels.get(e.source_id, {}).get("owner")
+            who = f"{kind}; owner {owner}" if owner else kind
+            event = dataclasses.replace(
+                event,
+                title=f"{e.title} ({kind})",
+                summary=e.summary.replace(" (seen in ", f" — {who} — (seen in ", 1),
+            )
+        out.append(event)
+    return out
+
+
 class NewLanguageOptions(NewOutletOptions):
     """New language: the first match of a narrative in a language, first seen in ``lookback``."""
 
@@ -563,8 +611,9 @@ BUILTIN_DETECTORS: tuple[type[DetectorBase], ...] = (
 def register_builtins(detectors: Registry[DetectorKind] = DETECTORS) -> None:
     """Register the built-in detectors by name (idempotent); a plugin adds a :class:`DetectorKind` too."""
     from monitors.deletions import DeletedAfterSpreadDetector  # it builds on this module
+    from monitors.query_detector import QueryDetector  # saved searches; builds on this module too
 
-    builtins: tuple[type[DetectorBase], ...] = (*BUILTIN_DETECTORS, DeletedAfterSpreadDetector)
+    builtins: tuple[type[DetectorBase], ...] = (*BUILTIN_DETECTORS, DeletedAfterSpreadDetector, QueryDetector)
     for cls in builtins:
         detectors.add(
             cls.name,

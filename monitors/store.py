@@ -1,4 +1,7 @@
-"""The match store: every narrative match ever made, in SQLite (WAL), for detectors and review.
+"""The match store: every narrative match ever made, for detectors and review.
+
+SQLite (WAL) on one box, or the shared PostgreSQL state schema (``state.backend: postgresql``,
+the same SQL through :mod:`core.sql`), where every worker's matches meet so detectors see them all.
 
 Idempotent per ``(document_id, narrative_id)``: storing a match again keeps one row (the best
 scoring passage). Which matches are copies of each other is :mod:`monitors.copies`.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from core.matches import Match, match_id
-from core.sqlite import Database, Store, Where, add_columns
+from core.sql import ReturningConnection, SqlConnection, SqlDatabase
+from core.sqlite import Store, Where, add_columns, open_database
 from core.timefmt import from_us, to_us
 
 __all__ = [
     "MATCH_COLUMNS",
     "VERDICT_COLUMNS",
+    "VERDICT_UPSERT",
     "MatchStore",
     "decode_match",
 ]
@@ -108,6 +112,9 @@ CREATE INDEX IF NOT EXISTS verdict_history_match ON verdict_history (match_id, s
 """``verdicts`` holds the latest verdict per match (a later one replaces it); ``verdict_history``
 keeps every verdict ever recorded, in order."""
 
+_ID_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS matches_id ON matches (match_id);"
+"""After the migration: stores created before ``match_id`` get the column first."""
+
 _NOT_REJECTED = (
     "NOT EXISTS (SELECT 1 FROM verdicts AS v WHERE v.match_id = matches.match_id AND v.verdict = 'rejected')"
 )
@@ -134,6 +141,13 @@ _UPSERT = (
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ") if c not in ("document_id", "narrative_id", "seen"))
     + " WHERE excluded.score > matches.score"
 )
+
+_VERDICT_UPSERT = (
+    f"INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ({', '.join('?' * len(VERDICT_COLUMNS.split(', ')))}) "
+    "ON CONFLICT (match_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in VERDICT_COLUMNS.split(", ") if c != "match_id")
+)
+"""The latest verdict per match: a later one replaces it (used by :mod:`monitors.verdicts`)."""
 """A repeated pair keeps one row, the better-scoring passage's; ``seen`` (first sight) never changes."""
 
 
@@ -156,20 +170,19 @@ class _ReadCache:
 
 
 class MatchStore(Store):
-    """SQLite (WAL, synchronous=NORMAL, see :mod:`core.sqlite`) store of matches; safe to share between
-    threads of one process."""
+    """Store of matches: a SQLite file (WAL, synchronous=NORMAL, see :mod:`core.sqlite`) or a shared
+    :class:`~core.sql.SqlDatabase` (PostgreSQL); safe to share between threads of one process."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._db = Database(path, synchronous="NORMAL")
-        with self._db.connection() as conn:
-            self._migrate(conn)
-            conn.executescript(_SCHEMA)
-            conn.executescript(_VERDICT_SCHEMA)
-            conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS matches_id ON matches (match_id)")
+    def __init__(self, path: Path | str | SqlDatabase) -> None:
+        self._db, self._owns_db = open_database(path, synchronous="NORMAL")
+        if self._db.dialect.name == "sqlite":
+            with self._db.connection() as conn:
+                self._migrate(conn)
+        self._db.script(_SCHEMA + _VERDICT_SCHEMA + _ID_INDEX)
         self._local = threading.local()
 
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[SqlConnection]:
         """The database connection, held under the store's lock for the block.
 
         For modules that keep their own tables in this file (:mod:`monitors.verdicts`): reads and
@@ -179,7 +192,7 @@ class MatchStore(Store):
             yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[SqlConnection]:
         """A write transaction on the store's file (see :meth:`core.sqlite.Database.transaction`)."""
         with self._db.transaction() as conn:
             yield conn
@@ -191,7 +204,7 @@ class MatchStore(Store):
         return None if row is None else _match(row, {})
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
+    def _migrate(conn: Any) -> None:  # SQLite only: PostgreSQL schemas start with every column
         added = add_columns(conn, "matches", _ADDED_COLUMNS)
         if "match_id" in added:
             rows = conn.execute("SELECT document_id, narrative_id FROM matches").fetchall()
@@ -210,14 +223,19 @@ class MatchStore(Store):
         A repeated pair keeps one row: the passage with the higher score wins. The first-seen time
         (``seen``) of a stored pair never changes: re-fetches, updates and re-matches keep it.
         """
-        rows = [_row(m) for m in matches]
+        # In key order (stable: a pair repeated in the batch keeps its order): PostgreSQL workers
+        # upserting overlapping batches then lock rows in one order, never deadlocking each other.
+        rows = sorted((_row(m) for m in matches), key=lambda r: (r[0], r[1]))
         with self._db.transaction() as conn:
+            if isinstance(conn, ReturningConnection):
+                # Other workers insert concurrently: count this statement's own inserts, not the table.
+                return sum(1 for r in conn.executemany_returning(_UPSERT + " RETURNING (xmax = 0)", rows) if r and r[0])
             before = self._count(conn)
             conn.executemany(_UPSERT, rows)
             return self._count(conn) - before
 
     @staticmethod
-    def _count(conn: sqlite3.Connection) -> int:
+    def _count(conn: SqlConnection) -> int:
         return int(conn.execute("SELECT count(*) FROM matches").fetchone()[0])
 
     def __len__(self) -> int:
@@ -342,11 +360,11 @@ class MatchStore(Store):
         if column not in ("outlet", "language"):
             raise ValueError(f"unknown first-seen column {column!r}")
         sql = (
-            f"SELECT {_COLUMNS} FROM matches WHERE rowid IN (SELECT rowid FROM ("
-            f"SELECT rowid, row_number() OVER (PARTITION BY {column} ORDER BY seen, published, document_id) AS rank "
+            f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, "
+            f"row_number() OVER (PARTITION BY {column} ORDER BY seen, published, document_id) AS first_rank "
             f"FROM matches WHERE narrative_id = ? AND {_NOT_REJECTED}"
             + (" AND seen <= ?" if until is not None else "")
-            + ") WHERE rank = 1) ORDER BY seen, published, document_id"
+            + ") AS ranked WHERE first_rank = 1 ORDER BY seen, published, document_id"
         )
         args: list[object] = [narrative_id] + ([to_us(until)] if until is not None else [])
         out: dict[str, Match] = {}
@@ -402,6 +420,8 @@ def decode_match(row: Sequence[Any]) -> Match:
     """A :class:`Match` from a row of the ``matches`` columns in store order (for joins elsewhere)."""
     return _match(tuple(row), {})
 
+
+VERDICT_UPSERT = _VERDICT_UPSERT
 
 MATCH_COLUMNS = _COLUMNS
 """The ``matches`` columns in the order :func:`decode_match` expects (prefix them with a table alias

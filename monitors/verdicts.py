@@ -1,6 +1,7 @@
 """Analysts' verdicts on narrative matches: confirmed or rejected, by whom, when, and why.
 
-Verdicts live in the match store's SQLite file (tables created by :class:`~monitors.store.MatchStore`):
+Verdicts live in the match store's database, SQLite file or PostgreSQL state schema (tables
+created by :class:`~monitors.store.MatchStore`):
 
 * ``verdicts`` holds the **latest** verdict per match id; a later verdict on the same match
   replaces it. This is what every reader (the detectors' exclusion, review screens, exports) uses.
@@ -28,7 +29,7 @@ from core.errors import UnknownNameError
 from core.matches import Match
 from core.sqlite import Where
 from core.timefmt import from_us, to_us
-from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, MatchStore, decode_match
+from monitors.store import MATCH_COLUMNS, VERDICT_COLUMNS, VERDICT_UPSERT, MatchStore, decode_match
 
 __all__ = [
     "VERDICTS",
@@ -164,8 +165,10 @@ def record_verdict(
     )
     marks = ", ".join("?" * len(row))
     with store.transaction() as conn:
+        # The upsert first: it locks the match's verdict row, so of two analysts judging at once the
+        # later writer also appends later (on PostgreSQL too), and the history's last is the current one.
+        conn.execute(VERDICT_UPSERT, row)
         conn.execute(f"INSERT INTO verdict_history ({VERDICT_COLUMNS}) VALUES ({marks})", row)
-        conn.execute(f"INSERT OR REPLACE INTO verdicts ({VERDICT_COLUMNS}) VALUES ({marks})", row)
     log.info("verdict %s on match %s (%s) by %s", v.verdict, v.match_id, v.narrative_id, v.analyst)
     return v
 

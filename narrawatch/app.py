@@ -19,6 +19,7 @@ from narrawatch.builtins import register_builtins
 if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from alerts.config import AlertsConfig
     from alerts.outbox import Outbox
+    from core.locks import ExclusiveLock
     from crawlers.evidence_store import EvidenceStore
     from crawlers.sightings import SightingStore
     from crawlers.state import CrawlStateStore
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # the parts' types only; each is imported where it is opened
     from monitors.store import MatchStore
     from narrawatch.http.tokens import TokenStore
     from narrawatch.pipeline import Pipeline
+    from narrawatch.rules_store import RulesStore
+    from narrawatch.state import StateBackend
 
 __all__ = ["App", "open_app"]
 
@@ -41,7 +44,19 @@ class App:
     embedded backend before the first ingest it answers as an empty index).
     """
 
-    PARTS = ("embedder", "index", "state", "sightings", "evidence", "pipeline", "matches", "outbox", "tokens")
+    PARTS = (
+        "state_backend",
+        "embedder",
+        "index",
+        "state",
+        "sightings",
+        "evidence",
+        "pipeline",
+        "matches",
+        "outbox",
+        "tokens",
+        "rules",
+    )
 
     def __init__(self, config: Config, *, read_only: bool = False, **parts: Any) -> None:
         """``parts`` (e.g. ``index=``, ``embedder=``) are used instead of opening them from the
@@ -91,11 +106,25 @@ class App:
         return self._part("index", make)
 
     @property
-    def state(self) -> CrawlStateStore:
-        """Crawl state and source health (``<data_dir>/state.db``)."""
-        from crawlers.state import CrawlStateStore
+    def state_backend(self) -> StateBackend:
+        """Where the stores live (``state.backend``, :mod:`narrawatch.state`); closed last."""
+        from narrawatch.state import open_state
 
-        return self._part("state", lambda: CrawlStateStore(self.config.data_dir / "state.db"))
+        with self._lock:
+            if "state_backend" not in self._parts:
+                self._parts["state_backend"] = open_state(self.config)
+                self._order.insert(0, "state_backend")  # closed after every store it handed out
+            backend: StateBackend = self._parts["state_backend"]
+            return backend
+
+    def lock(self, name: str) -> ExclusiveLock:
+        """The deployment-wide "one at a time" lock ``name`` (e.g. ``narrawatch.state.DETECTOR_LOCK``)."""
+        return self.state_backend.lock(name)
+
+    @property
+    def state(self) -> CrawlStateStore:
+        """Crawl state, source health and source leases (from the state backend)."""
+        return self._part("state", lambda: self.state_backend.crawl_state())
 
     @property
     def sightings(self) -> SightingStore:
@@ -130,10 +159,8 @@ class App:
 
     @property
     def matches(self) -> MatchStore:
-        """Narrative matches and analysts' verdicts (``<data_dir>/matches.sqlite``)."""
-        from monitors.store import MatchStore
-
-        return self._part("matches", lambda: MatchStore(self.config.data_dir / "matches.sqlite"))
+        """Narrative matches and analysts' verdicts (from the state backend)."""
+        return self._part("matches", lambda: self.state_backend.matches())
 
     @property
     def catalogue(self) -> Catalogue:
@@ -152,18 +179,18 @@ class App:
 
     @property
     def outbox(self) -> Outbox:
-        """The persistent alert outbox."""
-        from alerts.outbox import Outbox
+        """The persistent alert outbox with re-alert, digest and dedup state (from the state backend)."""
+        return self._part("outbox", lambda: self.state_backend.outbox())
 
-        cfg = self.alerts_config
-        return self._part("outbox", lambda: Outbox(cfg.outbox_path(self.config.data_dir), cfg.outbox))
+    @property
+    def rules(self) -> RulesStore:
+        """Analysts' alert rules and the new-items feed of saved searches (from the state backend)."""
+        return self._part("rules", lambda: self.state_backend.rules())
 
     @property
     def tokens(self) -> TokenStore:
-        """API tokens (hashed, with roles: ``<data_dir>/tokens.sqlite``)."""
-        from narrawatch.http.tokens import TokenStore
-
-        return self._part("tokens", lambda: TokenStore.for_config(self.config))
+        """API tokens, hashed, with roles (from the state backend)."""
+        return self._part("tokens", lambda: self.state_backend.tokens())
 
     @property
     def lifecycle(self) -> IndexLifecycle:
@@ -171,6 +198,17 @@ class App:
         from narrawatch.backends import index_lifecycle
 
         return self._part("lifecycle", lambda: index_lifecycle(self.config))
+
+    def reconfigure(self, config: Config) -> None:
+        """Use a reloaded config (:mod:`narrawatch.reload`): what is derived from the config alone
+        (the narrative catalogue, the index lifecycle) is rebuilt on next use; opened stores, the
+        index and the embedder stay as they are (their settings need a restart)."""
+        with self._lock:
+            self.config = config
+            for name in ("catalogue", "lifecycle"):
+                if name in self._parts:
+                    del self._parts[name]
+                    self._order.remove(name)
 
     def is_open(self, name: str) -> bool:
         """Whether the part ``name`` (e.g. ``"index"``) has been opened."""

@@ -8,6 +8,7 @@ each package has a ``register_builtins`` function and this one calls them all:
   embedders - :mod:`index.builtins`
 * detectors - :mod:`monitors.detectors`; the ``narratives`` config section - :mod:`monitors.catalogue`
 * channel kinds and the ``alerts`` config section - :mod:`alerts.config`
+* state backends (``sqlite``, ``postgresql``) - :mod:`narrawatch.state`
 
 Callers: the CLI's ``main``, the server's ``create_app``, the demo, the benchmarks and the test
 suite. A plugin registers the same way, after (or instead of) this call, e.g.
@@ -22,6 +23,7 @@ from alerts import config as alerts_config
 from crawlers import sources
 from index import builtins as index_builtins
 from monitors import catalogue, detectors
+from narrawatch import state
 
 __all__ = ["register_builtins"]
 
@@ -37,3 +39,4 @@ def register_builtins() -> None:
         detectors.register_builtins()
         alerts_config.register_builtins()  # the alerts section loads before the narratives one
         catalogue.register_builtins()
+        state.register_builtins()

@@ -34,7 +34,7 @@ from core.documents import (
 )
 from core.errors import IndexBackendError, IndexNotCreated, IndexUnavailable
 from core.settings import Config
-from index.base import CountBy, DocumentIndex, PassageVectors
+from index.base import CountBy, DocumentIndex, PassageVectors, ReachUpdate
 from index.local_store import DB_NAME
 from narrawatch.backends import open_index
 
@@ -115,6 +115,10 @@ class PendingIndex:
         return index.embedding_space if index is not None else self._space
 
     def upsert(self, docs: Sequence[IndexedDocument]) -> UpsertResult:
+        """Never: this index is read-only."""
+        raise IndexBackendError("index opened read_only")
+
+    def update_reach(self, updates: Sequence[ReachUpdate]) -> list[str]:
         """Never: this index is read-only."""
         raise IndexBackendError("index opened read_only")
 

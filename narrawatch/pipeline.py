@@ -14,6 +14,10 @@ Guarantees:
   item is marked seen.
 * Values no backend can store (``published`` before 1970 or in the future, ``views`` past
   2^63-1) are replaced before indexing (:func:`core.documents.clamp_storable`), with a warning.
+* Reach refresh (``reach`` events: fresh views/reactions of a post already indexed, published
+  within ``crawl.reach_refresh``) updates the stored counters only, through
+  :meth:`index.base.DocumentIndex.update_reach`: nothing is re-embedded, re-matched or versioned,
+  the content hash stays, and a document another source owns is not touched.
 """
 
 from __future__ import annotations
@@ -27,7 +31,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.documents import Document, IndexedDocument, SearchFilters, UpsertResult, clamp_storable, utcnow
+from core.documents import (
+    MAX_COUNTER,
+    Document,
+    IndexedDocument,
+    SearchFilters,
+    UpsertResult,
+    clamp_storable,
+    utcnow,
+)
 from core.errors import NarrawatchError
 from core.logging import StageCounters
 from core.serialize import document_from_dict
@@ -35,7 +47,7 @@ from core.settings import Config
 from crawlers.evidence_store import EvidenceStore, evidence_path
 from crawlers.sightings import SightingStore, sightings_path
 from crawlers.state import CrawlStateStore
-from index.base import DocumentIndex
+from index.base import DocumentIndex, ReachUpdate
 from index.embed import Embedder, embed_each
 from narrawatch.ownership import Ownership
 
@@ -65,6 +77,8 @@ class SourceReport:
     """Items whose URL another source's document owns: recorded as sightings only."""
     rejected: int = 0
     """Documents the index refused permanently (recorded, not retried, not a source failure)."""
+    reach_updated: int = 0
+    """Indexed documents whose reach counters (views, reactions) this pass refreshed."""
     dropped: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
@@ -82,6 +96,7 @@ class SourceReport:
             "unchanged": self.unchanged,
             "carried": self.carried,
             "rejected": self.rejected,
+            "reach_updated": self.reach_updated,
             "dropped": dict(self.dropped),
             "failed": not self.ok,
             "errors": self.errors[:20],
@@ -96,6 +111,31 @@ def _subprocess_crawl(config: Config, sources: list[str], state: dict[str, Any])
     os.environ.setdefault("NARRAWATCH_CRAWL_LOG_LEVEL", logging.getLevelName(logging.getLogger().getEffectiveLevel()))
 
     yield from run_crawl(config.root, sources, state)
+
+
+def _reach_update(sid: str, event: dict[str, Any]) -> ReachUpdate | None:
+    """The index update a ``reach`` event asks for (None when it carries nothing usable)."""
+    doc_id = event.get("document_id")
+    if not isinstance(doc_id, str) or not doc_id:
+        return None
+    views = event.get("views")
+    if isinstance(views, bool) or not isinstance(views, int) or not 0 <= views <= MAX_COUNTER:
+        views = None
+    counters: dict[str, Any] = {}
+    reactions = event.get("reactions")
+    if isinstance(reactions, dict):
+        clean = {
+            str(k): v
+            for k, v in reactions.items()
+            if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNTER
+        }
+        if clean:
+            counters["reactions"] = clean
+    if isinstance(event.get("at"), str):
+        counters["reach_at"] = event["at"]
+    if views is None and "reactions" not in counters:
+        return None
+    return ReachUpdate(doc_id, sid, views, counters)
 
 
 class Pipeline:
@@ -172,6 +212,7 @@ class Pipeline:
             return []
         job_state = {sid: self.state.job_state(sid) for sid in source_ids}
         buffers: dict[str, list[tuple[str, Document]]] = {sid: [] for sid in source_ids}
+        reach: dict[str, list[ReachUpdate]] = {sid: [] for sid in source_ids}
         validators: dict[str, dict[str, Any]] = {}
         done: set[str] = set()
         events = self.crawl(self.config, list(source_ids), job_state)
@@ -189,6 +230,12 @@ class Pipeline:
                     buffers[sid].append((str(event["key"]), document_from_dict(event["document"])))
                     if len(buffers[sid]) >= FLUSH_EVERY:
                         self._flush(sid, buffers[sid], report)
+                elif kind == "reach":
+                    update = _reach_update(sid, event)
+                    if update is not None:
+                        reach[sid].append(update)
+                    if len(reach[sid]) >= FLUSH_EVERY:
+                        self._flush_reach(reach[sid], report)
                 elif kind == "fetched":
                     report.fetched += 1
                     self.counters.add("crawl.fetched")
@@ -208,6 +255,7 @@ class Pipeline:
                     report.warnings.append((str(event.get("reason", "warning")), str(event.get("message", ""))))
                     self.counters.add(f"crawl.warnings.{event.get('reason', 'warning')}")
                 elif kind == "source_done":
+                    self._flush_reach(reach[sid], report)
                     self._finish(sid, buffers[sid], report, bool(event.get("ok")), validators.get(sid))
                     done.add(sid)
                 if self._stop.is_set():
@@ -222,6 +270,7 @@ class Pipeline:
                     # The crawler ended (crash, stop, timeout) before finishing this source:
                     # index what arrived, but keep the old validators so nothing is skipped.
                     reports[sid].errors.append("crawl ended before the source finished")
+                    self._flush_reach(reach[sid], reports[sid])
                     self._finish(sid, buffers[sid], reports[sid], False, None)
         for r in reports.values():
             log.info(
@@ -264,6 +313,22 @@ class Pipeline:
         self.state.record_result(
             sid, ok=ok, now=utcnow(), error=error, validators=validators if ok else None, warnings=report.warnings
         )
+
+    def _flush_reach(self, buffer: list[ReachUpdate], report: SourceReport) -> None:
+        """Write a source's pending reach updates (a failure is logged: counters are not content)."""
+        if not buffer:
+            return
+        batch = list(buffer)
+        buffer.clear()
+        try:
+            with self._write_lock:
+                done = self.index.update_reach(batch)
+        except NarrawatchError as exc:
+            log.warning("source %s: reach update of %d documents failed: %s", report.source_id, len(batch), exc)
+            self.counters.add("index.reach_failed", len(batch))
+            return
+        report.reach_updated += len(done)
+        self.counters.add("index.reach_updated", len(done))
 
     def _flush(self, sid: str, buffer: list[tuple[str, Document]], report: SourceReport) -> None:
         if not buffer:

@@ -35,7 +35,6 @@ from core.serialize import document_from_dict
 from core.settings import Config
 from crawlers.recheck import DELETED, RECHECK_KINDS, RecheckItem, RecheckStore, recheck_path
 from narrawatch.app import App
-from narrawatch.scheduler import in_shard
 
 __all__ = ["RecheckCrawlFn", "RecheckReport", "RecheckService", "attach_recheck"]
 
@@ -85,13 +84,11 @@ class RecheckService:
         *,
         crawl: RecheckCrawlFn = _subprocess_recheck,
         clock: Callable[[], datetime] = utcnow,
-        shard: tuple[int, int] | None = None,
     ) -> None:
         self.app = app
         self.settings = app.config.service.recheck
         self.crawl = crawl
         self.clock = clock
-        self.shard = shard
         self.store = RecheckStore(recheck_path(app.config.data_dir), self.settings.after)
 
     def close(self) -> None:
@@ -118,7 +115,7 @@ class RecheckService:
         return {
             s.id: s.kind
             for s in self.app.config.sources
-            if s.enabled and not s.disabled_reason and s.kind in RECHECK_KINDS and in_shard(s.id, self.shard)
+            if s.enabled and not s.disabled_reason and s.kind in RECHECK_KINDS
         }
 
     def run_once(self, now: datetime | None = None) -> RecheckReport:
@@ -234,13 +231,11 @@ def _job_item(item: RecheckItem) -> dict[str, Any]:
     return out
 
 
-def attach_recheck(
-    app: App, *, shard: tuple[int, int] | None = None, crawl: RecheckCrawlFn | None = None
-) -> RecheckService | None:
+def attach_recheck(app: App, *, crawl: RecheckCrawlFn | None = None) -> RecheckService | None:
     """Track new items from the pipeline for re-checks; None when ``recheck.enabled`` is false."""
     if not app.config.service.recheck.enabled:
         log.info("disabled re-checks: recheck.enabled is false")
         return None
-    service = RecheckService(app, shard=shard, crawl=crawl or _subprocess_recheck)
+    service = RecheckService(app, crawl=crawl or _subprocess_recheck)
     app.pipeline.hooks.append(service.on_indexed)
     return service

@@ -11,6 +11,9 @@ Event schema (``source`` is the source id)::
     {"event": "source_done", "source", "ok", "counts"}
     {"event": "recheck", "source", "document_id", "url", "outcome", "status", "detail", "final_url",
      "document", "capture"}                               a re-check run's verdict on one item
+    {"event": "reach", "source", "key", "document_id", "views", "reactions", "published"}
+                                                          fresh reach counters of an item already
+                                                          indexed (no text: nothing re-embedded)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import IO, Any
 
 __all__ = ["EVENT_TYPES", "EventWriter"]
 
-EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "warning", "source_done", "recheck")
+EVENT_TYPES = ("document", "fetched", "dropped", "state", "error", "warning", "source_done", "recheck", "reach")
 
 
 class EventWriter:

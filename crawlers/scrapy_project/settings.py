@@ -38,6 +38,7 @@ def build_settings(
         "NARRAWATCH_BACKOFF_BASE": crawl.backoff_base.total_seconds(),
         "NARRAWATCH_BACKOFF_MAX": crawl.backoff_max.total_seconds(),
         "NARRAWATCH_PASSAGE_MAX_WORDS": crawl.passage_max_words,
+        "NARRAWATCH_REACH_REFRESH": crawl.reach_refresh.total_seconds(),
         "DOWNLOADER_MIDDLEWARES": {
             f"{_MW}.AddressGuardMiddleware": 40,  # before robots.txt (100): a refused host gets no request
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

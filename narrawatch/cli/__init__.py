@@ -23,14 +23,40 @@ from core.errors import ConfigError, NarrawatchError
 from core.safe_text import inert_stdio
 from narrawatch import __version__
 from narrawatch.builtins import register_builtins
-from narrawatch.cli import alerting, demo, evidence, index, ingest, matches, narratives, search, serve, trace
+from narrawatch.cli import (
+    alerting,
+    demo,
+    evidence,
+    index,
+    ingest,
+    matches,
+    narratives,
+    rules,
+    search,
+    serve,
+    sources,
+    trace,
+)
 from narrawatch.cli.args import MAX_K, Handler, bounded_float, bounded_int, check_time_range, when_arg
 
 __all__ = ["GROUPS", "MAX_K", "bounded_float", "bounded_int", "build_parser", "check_time_range", "main", "when_arg"]
 
 log = logging.getLogger("narrawatch")
 
-GROUPS: tuple[ModuleType, ...] = (ingest, search, demo, narratives, alerting, trace, evidence, serve, index, matches)
+GROUPS: tuple[ModuleType, ...] = (
+    ingest,
+    sources,
+    search,
+    demo,
+    narratives,
+    alerting,
+    rules,
+    trace,
+    evidence,
+    serve,
+    index,
+    matches,
+)
 """The command groups the parser mounts, in ``--help`` order."""
 
 

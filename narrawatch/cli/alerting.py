@@ -1,26 +1,21 @@
-"""``narrawatch alerts list|show|ack`` (the alert inbox) and ``narrawatch rules test`` (a dry run)."""
+"""``narrawatch alerts list|show|ack`` (the alert inbox); ``rules ...`` is :mod:`narrawatch.cli.rules`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from core.documents import utcnow
 from narrawatch.app import open_app
 from narrawatch.cli.args import Register, bounded_int, load, when_arg
-from narrawatch.read.alerts import ack_alert, list_alerts, rules_test, show_alert
+from narrawatch.read.alerts import ack_alert, list_alerts, show_alert
 from narrawatch.read.params import MAX_ALERTS_PAGE, AlertParams
 from narrawatch.terminal import print_json
 
-__all__ = ["RULES_TEST_MAX_EVALUATIONS", "add_commands"]
-
-RULES_TEST_MAX_EVALUATIONS = 10_000
-"""``rules test``: most rule evaluations one dry run makes (``--since`` / ``--step``)."""
+__all__ = ["add_commands"]
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
@@ -91,32 +86,12 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rules_test(args: argparse.Namespace) -> int:
-    """Dry-run a rule against stored matches (and optionally send what it would send)."""
-    config = load(args)
-    now = utcnow()
-    since = args.since or (now - timedelta(days=30))
-    evaluations = max(0.0, (now - since).total_seconds()) / args.step
-    if evaluations > RULES_TEST_MAX_EVALUATIONS:
-        print(
-            f"--step {args.step} over --since {since.isoformat()} would evaluate the rule {evaluations:,.0f} times; "
-            f"at most {RULES_TEST_MAX_EVALUATIONS:,}: raise --step or shorten --since",
-            file=sys.stderr,
-        )
-        return 2
-    with open_app(config, read_only=True) as app:
-        result = rules_test(app, args.rule, since, send=args.send, step=timedelta(seconds=args.step)).as_dict()
-    print_json(result)
-    return 0
-
-
 def add_commands(sub: Any, command: Register) -> None:
-    """Add ``alerts ...`` and ``rules ...`` to ``sub`` (an argparse sub-parsers object)."""
+    """Add ``alerts ...`` to ``sub`` (an argparse sub-parsers object)."""
     for name, fn in (
         ("alerts.list", cmd_alerts_list),
         ("alerts.show", cmd_alerts_show),
         ("alerts.ack", cmd_alerts_ack),
-        ("rules.test", cmd_rules_test),
     ):
         command(name)(fn)
 
@@ -145,16 +120,3 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--by", default="cli")
     p.add_argument("--note", default="", help="why (stored with the acknowledgement)")
     p.set_defaults(func="alerts.ack")
-
-    ru = sub.add_parser("rules", help="alert rules").add_subparsers(dest="sub", required=True)
-    p = ru.add_parser("test", help="dry-run a rule against stored matches")
-    p.add_argument("rule")
-    p.add_argument("--since", default="30d", type=when_arg)
-    p.add_argument(
-        "--step",
-        type=bounded_int(1, 7 * 86400),
-        default=3600,
-        help=f"evaluation step in seconds, 1..604800 (default 3600; at most {RULES_TEST_MAX_EVALUATIONS:,} steps)",
-    )
-    p.add_argument("--send", action="store_true", help="enqueue and deliver what it would send")
-    p.set_defaults(func="rules.test")

@@ -1,4 +1,6 @@
-"""The write side and its health: ``config check``, ``crawl``, ``run``, ``sources``, ``stats``, ``export``."""
+"""The write side: ``config check``, ``crawl``, ``run``, ``stats``, ``export``.
+
+``sources`` (metadata, health, import/export) lives in :mod:`narrawatch.cli.sources`."""
 
 from __future__ import annotations
 
@@ -8,15 +10,12 @@ import logging
 import sys
 from typing import Any
 
-from core.documents import utcnow
 from core.errors import ConfigError
 from core.serialize import document_to_dict
 from core.settings import load_config
 from narrawatch.app import open_app
 from narrawatch.cli.args import Register, add_filter_args, load, search_filters
-from narrawatch.read.sources import source_health
-from narrawatch.scheduler import in_shard, parse_shard
-from narrawatch.terminal import print_json, print_reports, print_table, progress_printer
+from narrawatch.terminal import print_json, print_reports, progress_printer
 
 __all__ = ["add_commands"]
 
@@ -55,9 +54,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not args.once:
         print("crawl runs one pass and needs --once; use 'narrawatch run' for the service", file=sys.stderr)
         return 2
-    sources = args.source or [
-        s.id for s in config.sources if s.enabled and not s.disabled_reason and in_shard(s.id, args.shard)
-    ]
+    sources = args.source or [s.id for s in config.sources if s.enabled and not s.disabled_reason]
     for sid in sources:
         config.source(sid)
     with open_app(config) as app:
@@ -75,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from narrawatch.topology import run_service  # the matcher, detectors and scheduler, as in crawl
 
     with open_app(load(args, require_sources=True)) as app:
-        run_service(app, shard=args.shard, with_api=not args.no_api)
+        run_service(app, with_api=not args.no_api)
     return 0
 
 
@@ -90,35 +87,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
     else:
         for k, v in stats.items():
             print(f"{k}: {json.dumps(v, ensure_ascii=False, default=str)}")
-    return 0
-
-
-def cmd_sources(args: argparse.Namespace) -> int:
-    """Per-source health: status, last success, last error, failures in a row, items in 24 h, documents."""
-    config = load(args, require_sources=True)
-    with open_app(config, read_only=True) as app:
-        rows = [s.as_dict() for s in source_health(app, utcnow())]
-    if args.json:
-        print_json(rows)
-        return 0
-    print_table(
-        "sources (failing first)",
-        ("id", "kind", "status", "last success", "failures", "items 24h", "documents", "last error", "notes"),
-        [
-            (
-                r["id"],
-                r["kind"],
-                r["status"],
-                (r["last_success"] or "never")[:19],
-                str(r["consecutive_failures"]),
-                str(r["items_24h"]),
-                str(r["documents"]),
-                (r["last_error"] or "")[:80],
-                r.get("notes", ""),
-            )
-            for r in rows
-        ],
-    )
     return 0
 
 
@@ -140,13 +108,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any, command: Register) -> None:
-    """Add ``config check``, ``crawl``, ``run``, ``stats``, ``sources``, ``export`` to ``sub``."""
+    """Add ``config check``, ``crawl``, ``run``, ``stats``, ``export`` to ``sub``."""
     for name, fn in (
         ("config.check", cmd_config_check),
         ("crawl", cmd_crawl),
         ("run", cmd_run),
         ("stats", cmd_stats),
-        ("sources", cmd_sources),
         ("export", cmd_export),
     ):
         command(name)(fn)
@@ -158,21 +125,15 @@ def add_commands(sub: Any, command: Register) -> None:
     p.add_argument("--once", action="store_true", help="one pass (required)")
     p.add_argument("--source", action="append", help="only this source id (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--shard", type=parse_shard, help="I/N: only sources whose id hashes to shard I of N")
     p.set_defaults(func="crawl")
 
     p = sub.add_parser("run", help="run the scheduled service")
-    p.add_argument("--shard", type=parse_shard, help="I/N: run only sources whose id hashes to shard I of N")
     p.add_argument("--no-api", action="store_true", help="do not start the HTTP API and web UI")
     p.set_defaults(func="run")
 
     p = sub.add_parser("stats", help="index statistics")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func="stats")
-
-    p = sub.add_parser("sources", help="per-source health")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func="sources")
 
     p = sub.add_parser("export", help="export documents")
     p.add_argument("--format", choices=["jsonl"], default="jsonl")

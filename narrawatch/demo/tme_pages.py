@@ -12,7 +12,9 @@ Posts are dicts like the lines of ../shared/data/telegram_ru_posts.jsonl::
 
 ``channel`` there is the display name (used as the channel title); the username comes from the
 ``channel`` argument. Optional keys: ``views`` (int), ``author`` (signature), ``forwarded_from``
-and ``forwarded_from_url``, ``photo`` (true: add a single photo attachment).
+and ``forwarded_from_url``, ``photo`` (true: add a single photo attachment), ``reactions``
+(``{"👍": 1200, "custom:5190660975866437599": 7, "paid": 3}``: the reactions row as t.me renders
+emoji, custom-emoji and paid Stars reactions, counts in its compact form).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ _MESSAGE = """
               <div class="tgme_widget_message_bubble">
                 <i class="tgme_widget_message_bubble_tail"><svg class="bubble_icon" width="9px" height="20px" viewBox="0 0 9 20"></svg></i>
                 <div class="tgme_widget_message_author accent_color"><a class="tgme_widget_message_owner_name" href="https://t.me/{username}"><span dir="auto">{title}</span></a></div>
-{forward}{photo}{text}                <div class="tgme_widget_message_footer compact js-message_footer">
+{forward}{photo}{text}{reactions}                <div class="tgme_widget_message_footer compact js-message_footer">
                   <div class="tgme_widget_message_info short js-message_info">
                     {views}<span class="tgme_widget_message_meta">{author}<a class="tgme_widget_message_date" href="https://t.me/{username}/{message_id}"><time datetime="{iso}" class="time">{hhmm}</time></a></span>
                   </div>
@@ -141,6 +143,7 @@ def _message(username: str, title: str, post: Mapping[str, Any]) -> str:
         forward=_forward(post),
         photo=_photo(message_id, username) if post.get("photo") else "",
         text=_text_block(str(post.get("text") or "")),
+        reactions=_reactions(post.get("reactions")),
         views=(
             f'<span class="tgme_widget_message_views">{format_views(int(views))}</span>'
             '<span class="copyonly"> views</span>'
@@ -169,6 +172,28 @@ def _forward(post: Mapping[str, Any]) -> str:
         else f'<span class="tgme_widget_message_forwarded_from_name">{inner}</span>'
     )
     return f'                <div class="tgme_widget_message_forwarded_from accent_color">Forwarded from&nbsp;{target}</div>\n'
+
+
+def _reactions(reactions: Any) -> str:
+    if not reactions:
+        return ""
+    spans = []
+    for key, count in dict(reactions).items():
+        shown = format_views(int(count))
+        if key == "paid":
+            spans.append(
+                f'<span class="tgme_reaction tgme_reaction_paid"><i class="icon icon-telegram-stars"></i>{shown}</span>'
+            )
+        elif str(key).startswith("custom:"):
+            spans.append(
+                f'<span class="tgme_reaction"><tg-emoji emoji-id="{escape(str(key)[7:])}"></tg-emoji>{shown}</span>'
+            )
+        else:
+            spans.append(
+                '<span class="tgme_reaction"><i class="emoji" style="background-image:url(\'//telegram.org/img/emoji/40/'
+                f"{escape(str(key).encode().hex().upper())}.png')\"><b>{escape(str(key))}</b></i>{shown}</span>"
+            )
+    return f'                <div class="tgme_widget_message_reactions js-message_reactions">{"".join(spans)}</div>\n'
 
 
 def _photo(message_id: int, username: str) -> str:

@@ -1,4 +1,5 @@
-"""API tokens: created once, stored hashed in ``<data_dir>/tokens.sqlite``, with a role.
+"""API tokens: created once, stored hashed in ``<data_dir>/tokens.sqlite`` (or the shared
+PostgreSQL state schema with ``state.backend: postgresql``), with a role.
 
 A token is ``nw_`` + 32 random bytes (URL-safe base64). Only its SHA-256 is stored: tokens are
 high-entropy random secrets, so a salted slow hash would add nothing but lookup cost (a stolen
@@ -17,7 +18,6 @@ import hashlib
 import hmac
 import math
 import secrets
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -29,7 +29,8 @@ from typing import Any, Literal
 
 from core.errors import NarrawatchError, UnknownNameError
 from core.settings import Config
-from core.sqlite import Database, Store
+from core.sql import SqlDatabase
+from core.sqlite import Store, open_database
 from core.timefmt import from_iso
 
 __all__ = [
@@ -115,16 +116,20 @@ def _info(row: tuple[Any, ...]) -> TokenInfo:
 
 
 class TokenStore(Store):
-    """SQLite table of hashed tokens (file 0600, see :mod:`core.sqlite`); thread-safe."""
+    """Table of hashed tokens: a SQLite file (0600, see :mod:`core.sqlite`) or a shared
+    :class:`~core.sql.SqlDatabase` (PostgreSQL); thread-safe."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = Database(path, synchronous="FULL")
+    def __init__(self, path: Path | str | SqlDatabase) -> None:
+        self._db, self._owns_db = open_database(path, synchronous="FULL")
         self._db.script(_SCHEMA)
 
     @classmethod
     def for_config(cls, config: Config) -> TokenStore:
-        """The store at ``<data_dir>/tokens.sqlite``."""
-        return cls(config.data_dir / "tokens.sqlite")
+        """The store ``state.backend`` names: ``<data_dir>/tokens.sqlite`` or the PostgreSQL state
+        schema (this store then owns the connection pool it opened)."""
+        from narrawatch.state import open_state
+
+        return open_state(config).tokens(owned=True)
 
     def create(self, name: str, role: str, now: datetime | None = None) -> str:
         """Create a token and return it (the only time it is visible)."""
@@ -140,7 +145,7 @@ class TokenStore(Store):
                     "INSERT INTO tokens (name, role, token_hash, created) VALUES (?, ?, ?, ?)",
                     (name, role, hash_token(token), created),
                 )
-            except sqlite3.IntegrityError:
+            except self._db.integrity_error:
                 raise NarrawatchError(f"an active token named {name!r} exists; revoke it first") from None
         return token
 

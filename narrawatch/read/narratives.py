@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from core.errors import NotFoundError
@@ -28,6 +28,7 @@ from monitors.verdicts import (
 from monitors.verdicts import list_matches as _list_matches
 from monitors.verdicts import record_verdict as _record_verdict
 from narrawatch.app import App
+from narrawatch.read.labels import label_items
 from narrawatch.read.params import MatchParams
 from narrawatch.verdict_export import verdict_gold_lines
 
@@ -70,6 +71,8 @@ class MatchView:
             "passage_index": m.passage_index,
             "passage": m.passage_text,
             "exemplar": m.exemplar,
+            "exemplar_language": m.exemplar_language,
+            "counter_similarity": None if m.counter_similarity is None else round(float(m.counter_similarity), 4),
             "source_id": m.source_id,
             "outlet": m.outlet,
             "language": m.language,
@@ -104,9 +107,36 @@ class MatchDetail:
         }
 
 
+MAX_TIMELINE_DAYS = 1830
+"""A timeline spanning more days than this is counted per week (each bucket labelled by its Monday)."""
+
+
+def filled_timeline(
+    days: Counter[str], start: date | None, end: date | None
+) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """``(bucket, ((label, count), ...))``: every day from ``start`` to ``end`` inclusive, empty ones
+    as 0, so a chart's axis is proportional to time (weeks past :data:`MAX_TIMELINE_DAYS` days)."""
+    if start is None or end is None or end < start:
+        return "day", tuple(sorted(days.items()))
+    span = (end - start).days + 1
+    if span <= MAX_TIMELINE_DAYS:
+        return "day", tuple(
+            ((start + timedelta(days=i)).isoformat(), days.get((start + timedelta(days=i)).isoformat(), 0))
+            for i in range(span)
+        )
+    weeks: Counter[str] = Counter()
+    for day, n in days.items():
+        d = date.fromisoformat(day)
+        weeks[(d - timedelta(days=d.weekday())).isoformat()] += n
+    first = start - timedelta(days=start.weekday())
+    count = (end - first).days // 7 + 1
+    labels = [(first + timedelta(weeks=i)).isoformat() for i in range(count)]
+    return "week", tuple((w, weeks.get(w, 0)) for w in labels)
+
+
 @dataclass(frozen=True)
 class MatchSummary:
-    """Counts, a daily timeline and the top outlets/languages of a set of matches (oldest first)."""
+    """Counts, a zero-filled daily timeline and the top outlets/languages of a set of matches (oldest first)."""
 
     total: int
     alert_tier: int
@@ -115,19 +145,34 @@ class MatchSummary:
     top_languages: tuple[tuple[str, int], ...]
     first: datetime | None
     last: datetime | None
+    bucket: str = "day"
+    """``day`` (or ``week`` for a timeline over :data:`MAX_TIMELINE_DAYS` days)."""
 
     @classmethod
-    def of(cls, ms: Sequence[Match]) -> MatchSummary:
-        """The summary of ``ms`` (sorted by publication, oldest first)."""
+    def of(cls, ms: Sequence[Match], since: datetime | None = None, until: datetime | None = None) -> MatchSummary:
+        """The summary of ``ms`` (sorted by publication, oldest first). The timeline has every day
+        from ``since`` (else the first match) to ``until`` (else the last match), zero-filled."""
         days = Counter(m.published.astimezone(UTC).date().isoformat() for m in ms)
+        first_day = ms[0].published.astimezone(UTC).date() if ms else None
+        last_day = ms[-1].published.astimezone(UTC).date() if ms else None
+        start = since.astimezone(UTC).date() if since else first_day
+        today = datetime.now(UTC).date()
+        if until is not None:  # exclusive: a window ending at midnight does not include that day
+            end: date | None = (until.astimezone(UTC) - timedelta(microseconds=1)).date()
+        else:
+            end = last_day if last_day is not None else (today if since else None)
+        if end is not None and end > today and (last_day is None or end > last_day):
+            end = max(today, last_day or today)  # a window "until next year" stops at the data or today
+        bucket, timeline = filled_timeline(days, start, end)
         return cls(
             total=len(ms),
             alert_tier=sum(1 for m in ms if m.tier == "alert"),
-            timeline=tuple(sorted(days.items())),
+            timeline=timeline,
             top_outlets=tuple(Counter(m.outlet for m in ms).most_common(8)),
             top_languages=tuple(Counter(m.language for m in ms).most_common(8)),
             first=ms[0].published if ms else None,
             last=ms[-1].published if ms else None,
+            bucket=bucket,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -137,6 +182,7 @@ class MatchSummary:
             "total": self.total,
             "alert_tier": self.alert_tier,
             "timeline": [{"day": d, "count": n} for d, n in self.timeline],
+            "bucket": self.bucket,
             "top_outlets": [{"name": k, "count": n} for k, n in self.top_outlets],
             "top_languages": [{"name": k, "count": n} for k, n in self.top_languages],
             "first": iso_utc(self.first),
@@ -213,11 +259,16 @@ def narratives_overview(
     """Every catalogue narrative (and any with stored matches), most matches first."""
     titles = _catalogue(app)
     ids = list(titles) + [i for i in app.matches.narrative_ids() if i not in titles]
+    found = {nid: app.matches.matches(nid, since=since, until=until) for nid in ids}
+    # One time axis for every card, so the dashboard's charts line up and compare.
+    firsts = [ms[0].published for ms in found.values() if ms]
+    lasts = [ms[-1].published for ms in found.values() if ms]
+    start = since or (min(firsts) if firsts else None)
+    stop = until or (max(lasts) + timedelta(microseconds=1) if lasts else None)
     out = []
-    for nid in ids:
-        ms = app.matches.matches(nid, since=since, until=until)
+    for nid, ms in found.items():
         latest = tuple(MatchView(m) for m in reversed(ms[-3:]))
-        out.append(NarrativeOverview(nid, titles.get(nid), MatchSummary.of(ms), latest))
+        out.append(NarrativeOverview(nid, titles.get(nid), MatchSummary.of(ms, start, stop), latest))
     out.sort(key=lambda r: (-r.summary.total, r.id))
     return out
 
@@ -245,7 +296,7 @@ def narrative_detail(app: App, narrative_id: str, p: MatchParams) -> NarrativeDe
     return NarrativeDetail(
         id=narrative_id,
         narrative=cat.get(narrative_id),
-        summary=MatchSummary.of(kept),
+        summary=MatchSummary.of(kept, p.since, p.until),
         rejected=len(listed) - len(kept),
         page=p.page,
         page_size=p.page_size,
@@ -302,7 +353,8 @@ def verdict_gold(
 
 
 def annotate_evidence(app: App, items: Sequence[dict[str, Any]]) -> None:
-    """Add ``id``, ``verdict`` (latest, or None) and, from the store, ``reasons`` to evidence dicts in place.
+    """Add ``id``, ``verdict`` (latest, or None), from the store ``reasons``, ``decision`` and
+    ``probability``, and the source's labels (:mod:`narrawatch.read.labels`) to evidence dicts in place.
 
     Alert evidence was stored when the alert was raised; the id is computed from
     ``document_id``/``narrative_id`` when the stored evidence predates it.
@@ -314,6 +366,9 @@ def annotate_evidence(app: App, items: Sequence[dict[str, Any]]) -> None:
     for item in items:
         v = found.get(str(item["id"]))
         item["verdict"] = v.as_dict() if v else None
-        if "reasons" not in item:
+        if "reasons" not in item or "decision" not in item:
             stored = app.matches.get(str(item["id"]))
-            item["reasons"] = list(stored.reasons) if stored is not None else []
+            item.setdefault("reasons", list(stored.reasons) if stored is not None else [])
+            item.setdefault("decision", stored.decision if stored is not None else "")
+            item.setdefault("probability", stored.probability if stored is not None else None)
+    label_items(app, items)

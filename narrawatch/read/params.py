@@ -19,6 +19,7 @@ __all__ = [
     "MAX_PAGE",
     "MAX_PAGE_SIZE",
     "MAX_QUERY_CHARS",
+    "MAX_SEARCH_PAGE_SIZE",
     "AlertParams",
     "MatchParams",
     "PromoteRequest",
@@ -35,10 +36,12 @@ MAX_PAGE_SIZE = 100
 MAX_ALERTS_PAGE = 10_000
 """Alert rows in one page (CLI, API and inbox alike; rows are small and read in SQL)."""
 MAX_QUERY_CHARS = 500
-MAX_PAGE = 50
-"""Deepest page of a ranked search (page * page_size <= 5000)."""
-EXPORT_MAX = 1000
-"""Rows in one search export (and the most hits one ranked search returns)."""
+MAX_PAGE = 5000
+"""Deepest page number of a search (a page past the last result is empty)."""
+MAX_SEARCH_PAGE_SIZE = 1000
+"""Results on one search page (``page_size`` / ``k``; the CLI's ``-k`` has the same bound)."""
+EXPORT_MAX = MAX_SEARCH_PAGE_SIZE
+"""The CLI's ``-k`` bound (kept under its old name; exports stream without a cap)."""
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
@@ -80,13 +83,26 @@ class TimeRange(BaseModel):
 class SearchParams(TimeRange):
     """A search: ``GET /api/v1/search``, the search page, ``narrawatch search``."""
 
-    q: Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="query text, any language")] = ""
+    q: Annotated[
+        str,
+        Field(
+            max_length=MAX_QUERY_CHARS,
+            description='query in any language: words (all must match), "phrases", OR, -word/NOT,'
+            " ( ), and field filters source: lang: outlet: kind: actor: country: tag:",
+        ),
+    ] = ""
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid"
+    sort: Literal["relevance", "newest", "oldest", "views"] = "relevance"
     sources: Names = Field(default_factory=list)
     languages: Names = Field(default_factory=list)
     kinds: Names = Field(default_factory=list)
+    outlets: Names = Field(default_factory=list)
     page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
-    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
+    page_size: Annotated[int, Field(ge=1, le=MAX_SEARCH_PAGE_SIZE)] = 20
+    k: Annotated[
+        int | None,
+        Field(ge=1, le=MAX_SEARCH_PAGE_SIZE, description="results per page (the CLI's -k); overrides page_size"),
+    ] = None
 
     @model_validator(mode="after")
     def _needs_query(self) -> SearchParams:

@@ -1,5 +1,8 @@
-"""Source health: ONE reading of the crawl state for ``narrawatch sources``, ``GET /api/v1/sources``,
-the sources page and the source-silence detector (:func:`detector_health`)."""
+"""Sources: ONE reading of the config's source metadata and the crawl state for ``narrawatch sources``,
+``GET /api/v1/sources``, the sources page and the source-silence detector (:func:`detector_health`).
+
+Each row names the source as analysts think of it: actor type (state media, independent, exile
+media...), country of focus, owner, platform (from the kind), language and tags, beside its health."""
 
 from __future__ import annotations
 
@@ -12,7 +15,15 @@ from core.events import SourceHealth
 from core.settings import SourceBase
 from narrawatch.app import App
 
-__all__ = ["STATUS_ORDER", "SourceStatus", "detector_health", "source_health"]
+__all__ = [
+    "PLATFORMS",
+    "STATUS_ORDER",
+    "SourceStatus",
+    "detector_health",
+    "platform_of",
+    "source_health",
+    "source_metadata",
+]
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +31,42 @@ Status = Literal["failing", "never", "quiet", "ok", "disabled"]
 STATUS_ORDER: dict[str, int] = {"failing": 0, "never": 1, "quiet": 2, "ok": 3, "disabled": 4}
 """Sources are listed failing first, then never crawled, then quiet (nothing in 24 h), then ok,
 then disabled (valid but lacking a prerequisite such as a token: not crawled, not an error)."""
+
+
+PLATFORMS: dict[str, str] = {
+    "feed": "web (feed)",
+    "site": "web (site)",
+    "telegram": "Telegram",
+    "youtube": "YouTube",
+    "vk": "VK",
+    "rutube": "RUTUBE",
+}
+"""The platform a source kind reads (a plugin kind shows its own name)."""
+
+
+def platform_of(kind: str) -> str:
+    """``telegram`` -> ``Telegram``; an unknown kind is its own platform name."""
+    return PLATFORMS.get(kind, kind)
+
+
+def source_metadata(s: SourceBase) -> dict[str, Any]:
+    """``id``, ``kind``, ``platform``, ``outlet``, ``actor`` (+ ``actor_label``), ``country``, ``owner``,
+    ``language``, ``tags`` of a configured source (None when not configured)."""
+    from narrawatch.read.labels import ACTOR_LABELS
+
+    actor = getattr(s, "actor", None)
+    return {
+        "id": s.id,
+        "kind": s.kind,
+        "platform": platform_of(s.kind),
+        "outlet": s.outlet_label,
+        "actor": actor,
+        "actor_label": ACTOR_LABELS.get(actor, actor) if actor else None,
+        "country": getattr(s, "country", None),
+        "owner": getattr(s, "owner", None),
+        "language": s.language,
+        "tags": list(s.tags),
+    }
 
 
 @dataclass(frozen=True)
@@ -47,11 +94,12 @@ class SourceStatus:
         return "quiet" if h.items_24h == 0 else "ok"
 
     def as_dict(self) -> dict[str, Any]:
-        """The health fields plus ``kind``, ``outlet``, ``enabled``, ``every``, ``documents``, ``status``."""
+        """The health fields, the metadata (:func:`source_metadata`) and ``enabled``, ``every``,
+        ``documents``, ``status``."""
         s = self.source
         return {
             **self.details,
-            "kind": s.kind,
+            **source_metadata(s),
             "outlet": self.health.outlet,
             "enabled": s.enabled,
             "every": str(s.every),

@@ -29,6 +29,7 @@ __all__ = [
     "data_end",
     "drafts_dir",
     "list_themes",
+    "newest_day",
     "promote",
     "promote_theme_to_draft",
     "theme_window",
@@ -77,15 +78,41 @@ class ThemeWindow:
         }
 
 
+STRAGGLER_SHARE = 0.01
+"""Documents dated after a gap longer than the window, and fewer than this share of all, are
+stragglers (mis-dated items, a feed's odd entry): the data's end is before them."""
+
+
+def newest_day(days: dict[str, int], gap: timedelta = DEFAULT_THEME_WINDOW) -> str | None:
+    """The newest day of the per-day histogram ``days`` that is not a straggler (see
+    :data:`STRAGGLER_SHARE`): a handful of items months after the rest do not move the window."""
+    ordered = sorted((d, n) for d, n in days.items() if n > 0)
+    if not ordered:
+        return None
+    total = sum(n for _, n in ordered)
+    tail = 0
+    end = len(ordered) - 1
+    for i in range(len(ordered) - 1, 0, -1):
+        tail += ordered[i][1]
+        if tail >= STRAGGLER_SHARE * total:
+            break
+        later = datetime.strptime(ordered[i][0], "%Y-%m-%d")
+        earlier = datetime.strptime(ordered[i - 1][0], "%Y-%m-%d")
+        if later - earlier > gap:
+            end = i - 1
+    return ordered[end][0]
+
+
 def data_end(app: App) -> datetime | None:
     """The end of the UTC day of the newest stored document (``None`` for an empty index).
 
-    Read from the per-day histogram every backend has, so it is one cheap aggregation; a date
-    beyond tomorrow (a mis-dated item) is clamped so the window still covers real data."""
-    days = app.index.count("day")
-    if not days:
+    Read from the per-day histogram every backend has, so it is one cheap aggregation. Stragglers
+    (a few items dated long after the rest, :func:`newest_day`) are passed over, and a date beyond
+    tomorrow is clamped, so the window covers where the data is."""
+    day = newest_day(app.index.count("day"))
+    if day is None:
         return None
-    newest = datetime.strptime(max(days), "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    newest = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
     return min(newest, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2))
 
 

@@ -49,8 +49,14 @@ def alert_page(request: Request, app: AppDep, who: User, alert_id: str) -> Respo
         alert = alerts.show_alert(app, alert_id).as_dict()
     except UnknownNameError:
         raise HttpError(404, f"no alert {alert_id!r}") from None
-    for event in alert.get("events", []):
+    events = alert.get("events", [])
+    for event in events:
         annotate_evidence(app, event.get("evidence", []))
+        # Title and summary once: a single-event alert's title and summary are its event's.
+        event["show_title"] = event.get("title") != alert["title"]
+        event["show_summary"] = bool(event.get("summary")) and event.get("summary") != alert["summary"]
+    # A digest's summary is its events' titles joined, and each event is shown with its title.
+    alert["show_summary"] = bool(alert.get("summary")) and not (alert.get("digest") and len(events) > 1)
     return page(request, "alert.html", who, title=alert["title"], alert=alert)
 
 

@@ -13,6 +13,7 @@ from narrawatch.app import App
 from narrawatch.http.errors import HttpError, validation_message
 from narrawatch.http.session import get_app
 from narrawatch.read import narratives
+from narrawatch.read.labels import label_items
 from narrawatch.read.params import MatchParams, TimeRange, VerdictRequest
 from narrawatch.web.page import User, form, page, params, require_analyst, safe_next, window
 
@@ -32,6 +33,8 @@ def overview(request: Request, app: AppDep, who: User) -> Response:
     except ValidationError as exc:
         error, t = validation_message(exc), TimeRange.model_validate({})
     rows = [n.as_dict() for n in narratives.narratives_overview(app, t.since, t.until)]
+    for r in rows:
+        label_items(app, r["latest"])
     charts = {r["id"]: r["timeline"] for r in rows}
     return page(request, "narratives.html", who, title="Narratives", narratives=rows, charts=charts, error=error)
 
@@ -45,6 +48,7 @@ def narrative_page(request: Request, app: AppDep, who: User, narrative_id: str) 
     except ValidationError as exc:
         raise HttpError(422, validation_message(exc)) from None
     n = narratives.narrative_detail(app, narrative_id, p).as_dict()
+    label_items(app, n["matches"])
     return page(request, "narrative.html", who, title=n["title"], n=n, params=raw)
 
 

@@ -9,8 +9,8 @@ Built from real posts (tests/data/alerts/telegram_timeline.jsonl, via tests/supp
   no event's identity, so a repost is never new evidence;
 * identity: the same input twice gives the same event ids.
 
-A detector that reads more than matches (``deleted_after_spread``: deletions) gets the store
-wrapped by its profile, the way the monitoring pass wraps it.
+A detector that reads more than matches (``deleted_after_spread``: deletions; ``query``: the
+index) gets the store wrapped by its profile, the way the monitoring pass wraps it.
 """
 
 from __future__ import annotations
@@ -89,6 +89,60 @@ class _Deletions:
 DELETIONS = _Deletions()
 
 
+class _SearchedTimeline:
+    """What a ``query`` rule reads, over a real embedded index of the store's matched posts: a dry
+    run (every post published in the week before ``now``), as ``rules test`` runs it."""
+
+    def __init__(self, store: MatchStore) -> None:
+        from crawlers.normalize import make_document
+        from index.embed import HashingEmbedder
+        from index.local import EmbeddedIndex
+
+        self.embedder = HashingEmbedder()
+        self.index = EmbeddedIndex(store.path.parent / f"{store.path.stem}-query-index", self.embedder.space)
+        docs: dict[str, Any] = {}
+        self.outlets: dict[str, str] = {}
+        for nid in store.narrative_ids():
+            for m in store.matches(nid):
+                self.outlets[m.source_id] = m.outlet
+                docs[m.document_id] = make_document(
+                    source_id=m.source_id,
+                    kind="telegram",
+                    url=m.url,
+                    title=m.title,
+                    text=m.passage_text,
+                    published=m.published,
+                    fetched=m.published,
+                    language_hint=m.language,
+                    extraction="telegram",
+                    outlet=m.outlet,
+                    doc_id=m.document_id,
+                )
+        from core.documents import IndexedDocument
+
+        self.index.upsert(
+            [IndexedDocument(d, self.embedder.embed_documents([p.text for p in d.passages])) for d in docs.values()]
+        )
+
+    def new_document_ids(self) -> None:
+        return None
+
+    def published_since(self, now: datetime) -> datetime:
+        return now - timedelta(days=7)
+
+    def scope_sources(self) -> None:
+        return None
+
+    def search(self, query: Any) -> Any:
+        return self.index.search(query)
+
+    def embed_query(self, text: str) -> Any:
+        return self.embedder.embed_query(text)
+
+    def outlet(self, source_id: str) -> str:
+        return self.outlets.get(source_id, source_id)
+
+
 PROFILES: dict[str, Profile] = {
     "recurrence": Profile({}, datetime(2024, 11, 21, 18, tzinfo=UTC)),
     "spike": Profile({}, datetime(2024, 11, 21, 18, tzinfo=UTC)),
@@ -107,6 +161,8 @@ PROFILES: dict[str, Profile] = {
         datetime(2024, 11, 21, 18, tzinfo=UTC),
         wrap=lambda store: StoreWithDeletions(store, DELETIONS),
     ),
+    # A saved search for the Oreshnik posts of 21 November, searched by the real embedded index.
+    "query": Profile({"query": "Орешник"}, datetime(2024, 11, 21, 18, tzinfo=UTC), wrap=_SearchedTimeline),
 }
 
 

@@ -172,7 +172,10 @@ def test_no_token_means_disabled_not_an_error_loop(
         assert p.ingest() == []  # a pass over every source leaves it out
         service = Service(p.config, p)
         service.schedule_sources()
-        assert service.scheduler.get_jobs() == []  # the service does not schedule it
+        # the service does not schedule it: no lease row any worker could claim, nothing claimed
+        assert [lease.source_id for lease in p.state.leases()] == []
+        assert service.claim_tick() == []
+        assert not [j.id for j in service.scheduler.get_jobs() if j.id.startswith("crawl:")]
         health = cli_sources(cfg, capsys)["food"]
         assert health["status"] == "disabled" and "NARRAWATCH_VK_TOKEN" in health["notes"]
         assert health["consecutive_failures"] == 0

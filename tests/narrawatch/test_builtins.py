@@ -68,6 +68,7 @@ def test_importing_registers_nothing_the_root_registers_everything(tmp_path: Pat
         "deleted_after_spread",
         "new_language",
         "new_outlet",
+        "query",
         "recurrence",
         "source_silence",
         "spike",

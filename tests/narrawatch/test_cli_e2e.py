@@ -108,6 +108,10 @@ def test_crawl_search_stats_sources_export(world: tuple[Path, ReplayServer, list
         "versions",  # edit/deletion history (issue 15)
         "edited",
         "deleted",
+        "kind",  # source kind, outlet label and reach (issue 14)
+        "outlet",
+        "views",
+        "copies",  # copies of the same post, grouped under their first appearance
     }
     assert hits[0]["document_id"] == f"tg:bbc_russian_demo/{probe['message_id']}"
     assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1)) and hits[0]["passage"]["text"]

@@ -106,7 +106,7 @@ def _auth(world: World) -> dict[str, str]:
     ("path", "shown"),
     [
         (f"/documents/{RLO_ID}", "fdp.exe"),
-        ("/search?q=Telegram+истории+кнопки", "fdp.exe"),
+        ("/search?q=Сводка+приказ", "fdp.exe"),  # the title words (the query needs all of them)
         (f"/trace?document_id={RLO_ID}", "evil.example"),  # the trace lists outlets
         ("/alerts", "fdp.exe"),
     ],

@@ -59,7 +59,7 @@ def test_nav_links_visible_and_no_horizontal_overflow_at_390px(phone: Session, a
     phone.page.screenshot(path=str(artifacts / f"mobile{path.split('?')[0].replace('/', '-')}.png"), full_page=False)
     assert found["vw"] == WIDTH
     names = [link["text"] for link in found["links"]]
-    assert names == ["Alerts", "Narratives", "Search", "Trace", "Themes", "Sources"]
+    assert names == ["Alerts", "Narratives", "Search", "Trace", "Themes", "Sources", "Rules"]
     for link in found["links"]:
         assert link["visible"] and link["width"] > 0 and link["height"] > 0, link
         assert link["left"] >= 0 and link["right"] <= WIDTH, link

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from core.documents import document_id_for_telegram
 from core.errors import ParseError
 from core.settings import TelegramSource
+from core.timefmt import iso_utc
 from crawlers.normalize import make_document
 from crawlers.scrapy_project.spiders.base import SourceSpider
 from crawlers.scrapy_project.text import decode_body
@@ -88,6 +91,13 @@ class TelegramSpider(SourceSpider):
     hole fills instead of becoming permanent. Job state in/out: ``last_message_id`` and
     ``backfill`` (``[[after, before], ...]``: ids strictly between are still unread);
     ``id_gaps`` (out only) lists long runs of absent ids seen this pass.
+
+    *Reach refresh*: a post already indexed (at or below the watermark, or seen) and published
+    within ``crawl.reach_refresh`` is not emitted again; a ``reach`` event carries its views and
+    reactions as the page shows them now, and the parent updates the stored document's counters
+    without re-embedding (the text and content hash stay). When the head walk reaches seen posts
+    and the page's oldest post is still that young, it reads one more page for reach, up to
+    ``max_pages`` pages in all.
     """
 
     kind = "telegram"
@@ -105,6 +115,16 @@ class TelegramSpider(SourceSpider):
         self.head_ids: set[int] = set()
         self.backfill_ids: dict[int, set[int]] = {}
         self.rejected_seen: set[tuple[str, int, str]] = set()
+        self.reach_refresh = timedelta(0)
+        self.reach_sent: set[int] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> TelegramSpider:
+        """Also read ``crawl.reach_refresh`` (``NARRAWATCH_REACH_REFRESH``, seconds)."""
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        assert isinstance(spider, TelegramSpider)
+        spider.reach_refresh = timedelta(seconds=crawler.settings.getfloat("NARRAWATCH_REACH_REFRESH", 0.0))
+        return spider
 
     @property
     def base(self) -> str:
@@ -204,11 +224,15 @@ class TelegramSpider(SourceSpider):
             key = str(post.message_id)
             if (watermark is not None and post.message_id <= watermark) or key in self.seen:
                 self.drop("seen", post.url or self._post_url(post), emit=False)
+                self._emit_reach(post)
                 continue
             self._emit_post(post, response)
-        if reached_seen:
-            return
         cursor = self._next_before(screened, before)
+        if reached_seen:
+            # Older pages hold only indexed posts; read on while they are young enough to refresh.
+            if cursor is not None and page_no < self.source.max_pages and self._young(screened):
+                yield self._page_request(cursor, page_no + 1)
+            return
         if cursor is None:  # the channel's oldest page: nothing older to read
             return
         if page_no >= self.source.max_pages:
@@ -302,6 +326,31 @@ class TelegramSpider(SourceSpider):
             )
         return gaps
 
+    def _young(self, screened: ScreenedPage) -> bool:
+        """Is the page's oldest believed post within ``reach_refresh`` (worth a reach re-read)?"""
+        if self.reach_refresh <= timedelta(0) or not screened.posts:
+            return False
+        oldest = min(screened.posts, key=lambda p: p.message_id)
+        return oldest.date >= self.now() - self.reach_refresh
+
+    def _emit_reach(self, post: TelegramPost) -> None:
+        """A ``reach`` event for an indexed post published within ``reach_refresh`` (once a run)."""
+        if self.reach_refresh <= timedelta(0) or post.date < self.now() - self.reach_refresh:
+            return
+        if post.message_id in self.reach_sent or (post.views is None and not post.reactions):
+            return
+        self.reach_sent.add(post.message_id)
+        self.events.emit(
+            "reach",
+            self.source_id,
+            key=str(post.message_id),
+            document_id=document_id_for_telegram(self.source.channel, post.message_id),
+            views=post.views,
+            reactions=dict(post.reactions),
+            published=iso_utc(post.date),
+            at=iso_utc(self.now()),
+        )
+
     def _post_url(self, post: TelegramPost) -> str:
         return f"{self.base}/{self.source.channel}/{post.message_id}"
 
@@ -331,6 +380,8 @@ class TelegramSpider(SourceSpider):
                 "channel": self.source.channel,
                 "message_id": post.message_id,
                 "forwarded_from_url": post.forwarded_from_url or "",
+                **({"reactions": dict(post.reactions)} if post.reactions else {}),
+                "reach_at": iso_utc(self.now()),
             },
         )
         self.emit_document(str(post.message_id), doc, response)
