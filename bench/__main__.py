@@ -2,7 +2,8 @@
 
 Each benchmark prints JSON lines and appends its Markdown tables to bench/RESULTS.md as soon as
 it finishes (a long run that is interrupted keeps what completed). ``--only`` picks some:
-floor, ingest, search, matching, alert, trace. Reproduction commands: docs/bench.md.
+floor, ingest, search, matching, alert, trace; and, opt-in only (never run by default), workers
+(several ``narrawatch run`` workers on one PostgreSQL). Reproduction commands: docs/bench.md.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+OPT_IN: dict[str, dict[str, dict[str, Any]]] = {
+    "quick": {"workers": {"quick": True}},
+    "full": {"workers": {"quick": False}},
+}
+"""Benchmarks run only when named in ``--only`` (bench/workers.py starts PostgreSQL and worker processes)."""
+
 
 def floor(n: int, batch: int = 64, threads: int = 2, models: str = "use-multilingual-v3") -> list[dict[str, Any]]:
     """bench/embed_floor.py: the default model alone on real 60-word passages."""
@@ -60,7 +67,7 @@ def floor(n: int, batch: int = 64, threads: int = 2, models: str = "use-multilin
 
 
 def _runners() -> dict[str, Callable[..., list[dict[str, Any]]]]:
-    from bench import alert_latency, ingest, matching, search, trace
+    from bench import alert_latency, ingest, matching, search, trace, workers
 
     return {
         "floor": floor,
@@ -69,6 +76,7 @@ def _runners() -> dict[str, Callable[..., list[dict[str, Any]]]]:
         "matching": matching.run,
         "alert": alert_latency.run,
         "trace": trace.run,
+        "workers": workers.run,
     }
 
 
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="small sizes (default)")
     g.add_argument("--full", action="store_true", help="the sizes of the targets (about an hour)")
-    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(PROFILES["quick"]))
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join([*PROFILES["quick"], *OPT_IN["quick"]]))
     ap.add_argument("--search-dir", default="/tmp/nw-bench-search", help="where search/trace indexes are built")
     a = ap.parse_args(argv)
     profile = "full" if a.full else "quick"
@@ -88,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = _runners()
     failed = 0
     for name in wanted:
-        kwargs = dict(PROFILES[profile][name])
+        kwargs = dict(PROFILES[profile][name] if name in PROFILES[profile] else OPT_IN[profile][name])
         if name in ("search", "trace"):
             kwargs["base"] = Path(a.search_dir)
         emit("bench", stage="start", benchmark=name, profile=profile, **{k: str(v) for k, v in kwargs.items()})
