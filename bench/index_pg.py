@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -165,7 +166,7 @@ def main() -> None:
     queries = []
     for _ in range(args.queries):
         text = pool[qrng.randrange(len(pool))][1]
-        words = [w for w in text.split() if len(w) > 4]
+        words = [w for w in re.findall(r"\w+", text) if len(w) > 4]  # plain words: no stray quotes
         typed = " ".join(qrng.sample(words, min(3, len(words))))
         # as the search page sends it: the query syntax's AST (every word required), and its vector
         queries.append((typed, parse_query(typed).text, emb.embed_query(text)))
