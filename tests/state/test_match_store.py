@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import queue
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,6 +30,7 @@ from monitors.verdicts import (
     verdicts_for,
 )
 from tests.state.conftest import Target
+from tests.support.processes import collect
 from tests.support.timeline import load_posts, posts_to_matches
 
 TIMELINE = Path(__file__).resolve().parents[1] / "data" / "alerts" / "telegram_timeline.jsonl"
@@ -328,19 +326,6 @@ def _writer(where: str, schema: str, worker: int, start: object, out: object) ->
         store.close()
 
 
-def _collect(out: Any, procs: Sequence[Any], n: int) -> list[Any]:
-    """``n`` results from the queue, failing at once when a process died without one."""
-    got: list[Any] = []
-    deadline = time.monotonic() + 120
-    while len(got) < n:
-        try:
-            got.append(out.get(timeout=0.5))
-        except queue.Empty:
-            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-            assert not dead and time.monotonic() < deadline, f"writer exit codes {dead} (see its traceback above)"
-    return got
-
-
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_two_processes_upsert_and_judge_without_lost_updates(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -356,7 +341,7 @@ def test_two_processes_upsert_and_judge_without_lost_updates(
     for p in procs:
         p.start()
     start.set()
-    news = dict(_collect(out, procs, 2))
+    news = dict(collect(out, procs, 2))
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import queue
 import signal
 import socket
 import time
@@ -32,6 +31,7 @@ from core.errors import AlertDeliveryError
 from core.events import Alert, DetectorEvent
 from core.matches import Match
 from tests.state.conftest import Target
+from tests.support.processes import collect
 from tests.support.timeline import load_posts, posts_to_matches
 
 TIMELINE = Path(__file__).resolve().parents[1] / "data" / "alerts" / "telegram_timeline.jsonl"
@@ -462,19 +462,6 @@ def _claim_and_die(where: str, schema: str, out: Any) -> None:
     time.sleep(120)  # "sending" until killed
 
 
-def _collect(out: Any, procs: Sequence[Any], n: int) -> list[Any]:
-    """``n`` results from the queue, failing at once when a process died without one."""
-    got: list[Any] = []
-    deadline = time.monotonic() + 120
-    while len(got) < n:
-        try:
-            got.append(out.get(timeout=0.5))
-        except queue.Empty:
-            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-            assert not dead and time.monotonic() < deadline, f"worker exit codes {dead}"
-    return got
-
-
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_two_processes_enqueue_and_claim_disjoint(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if engine == "sqlite":
@@ -488,7 +475,7 @@ def test_two_processes_enqueue_and_claim_disjoint(engine: str, tmp_path: Path, r
     for p in procs:
         p.start()
     start.set()
-    results = {r[0]: r[1:] for r in _collect(out, procs, 2)}
+    results = {r[0]: r[1:] for r in collect(out, procs, 2)}
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -509,7 +496,7 @@ def test_two_processes_enqueue_and_claim_disjoint(engine: str, tmp_path: Path, r
             box.enqueue(x, CHANNELS)
         victim = ctx.Process(target=_claim_and_die, args=(where, schema, out))
         victim.start()
-        (held,) = _collect(out, [victim], 1)
+        (held,) = collect(out, [victim], 1)
         assert sorted(held) == sorted((x.id, ch) for x in extra for ch in CHANNELS)
         assert box.claim_due(NOW, timedelta(minutes=5)) == []  # its owner is alive: the lease holds
         assert victim.pid is not None

@@ -18,38 +18,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.documents import document_id_for_telegram
-from crawlers.normalize import make_document
 from narrawatch.cli import main
 from narrawatch.read import themes
 from narrawatch.server import create_app
 from tests.api.world import NOW, World, build_world
+from tests.support.posts import telegram_documents
 from tests.web.conftest import Session
 
 ALEPPO = Path(__file__).resolve().parents[1] / "data" / "themes" / "aleppo_posts.jsonl"
 
 
 def _aleppo_documents() -> list[Any]:
-    docs = []
-    for line in ALEPPO.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
-        cid = abs(int(p["channel_id"]))
-        docs.append(
-            make_document(
-                source_id=f"tg{cid}",
-                kind="telegram",
-                url=f"https://t.me/c{cid}/{p['message_id']}",
-                title="",
-                text=p["text"],
-                published=datetime.fromisoformat(p["date"]),
-                fetched=NOW,
-                language_hint="ru",
-                extraction="telegram",
-                outlet=str(p["channel"]),
-                doc_id=document_id_for_telegram(str(cid), int(p["message_id"])),
-            )
-        )
-    return docs
+    return list(telegram_documents(ALEPPO, NOW))
 
 
 @pytest.fixture(scope="module")

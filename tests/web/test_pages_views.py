@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from core.documents import document_id_for_telegram
 from core.matches import Match
 from crawlers.normalize import make_document
 from narrawatch.read import themes
@@ -33,6 +31,7 @@ from narrawatch.read.narratives import MatchSummary, filled_timeline
 from narrawatch.read.trace import grouped_graph
 from narrawatch.server import ApiServer
 from tests.api.world import HOSTILE_ID, NOW, World, build_world
+from tests.support.posts import telegram_documents
 from tests.web.conftest import Session
 
 ORESHNIK = Path(__file__).resolve().parents[1] / "data" / "trace_graph" / "oreshnik_posts.jsonl"
@@ -41,26 +40,7 @@ ORESHNIK_NARRATIVE = "n-oreshnik-strike"
 
 
 def _oreshnik_documents() -> list[Any]:
-    docs = []
-    for line in ORESHNIK.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
-        cid = abs(int(p["channel_id"]))
-        docs.append(
-            make_document(
-                source_id=f"tg{cid}",
-                kind="telegram",
-                url=f"https://t.me/c{cid}/{p['message_id']}",
-                title="",
-                text=p["text"],
-                published=datetime.fromisoformat(p["date"]),
-                fetched=NOW,
-                language_hint="ru",
-                extraction="telegram",
-                outlet=str(p["channel"]),
-                doc_id=document_id_for_telegram(str(cid), int(p["message_id"])),
-            )
-        )
-    return docs
+    return list(telegram_documents(ORESHNIK, NOW))
 
 
 @pytest.fixture(scope="module")
