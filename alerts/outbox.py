@@ -312,9 +312,12 @@ class Outbox(Store):
         with self.transaction() as c:
             rows = c.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ? OR (lease_owner IS NOT NULL AND lease_owner != ?)) "
+                # a live lease of another process counts only when that process is on this host
+                # (its liveness can be checked below); another host's live lease never takes a slot
+                "AND (lease_until IS NULL OR lease_until <= ? "
+                "OR (lease_owner IS NOT NULL AND lease_owner != ? AND lease_owner LIKE ?)) "
                 f"ORDER BY created, alert_id, channel_id LIMIT ?{self._db.dialect.skip_locked}",
-                (t, wall, me, limit),
+                (t, wall, me, me.split("|", 1)[0] + "|%", limit),
             ).fetchall()
             alive: dict[str, bool | None] = {}
             free = [d for d in map(_delivery, rows) if _lease_free(d, wall, alive)]

@@ -232,6 +232,26 @@ def test_a_dead_workers_claim_expires_and_another_takes_it(
         assert b.deliveries(alert.id)[0].lease_owner == _elsewhere("box-c")
 
 
+def test_live_leases_elsewhere_do_not_use_up_the_claim_limit(
+    target: Callable[[str], Target], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows another machine's live worker holds are skipped in the query, not after the limit: a
+    dispatcher asking for one row gets the oldest free one even when older rows are held."""
+    alerts = _alerts()[:3]
+    be = _as_worker(monkeypatch)
+    a, b = _two(target)
+    with a, b:
+        for alert in alerts:
+            a.enqueue(alert, ["hook"])
+        be(_elsewhere("box-a"))
+        held = a.claim_due(NOW, timedelta(minutes=5), limit=2)
+        assert [d.alert_id for d in held] == [alerts[0].id, alerts[1].id]
+        be(_elsewhere("box-b"))
+        got = b.claim_due(NOW, timedelta(minutes=5), limit=1)
+        assert [(d.alert_id, d.lease_owner) for d in got] == [(alerts[2].id, _elsewhere("box-b"))]
+        assert b.claim_due(NOW, timedelta(minutes=5), limit=1) == []
+
+
 def test_success_marks_delivered_exactly_once(target: Callable[[str], Target]) -> None:
     alerts = _alerts()[:5]
     a, b = _two(target)
