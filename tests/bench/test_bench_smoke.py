@@ -17,7 +17,8 @@ def _records(out: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines]
 
 
-def test_matching_and_detectors_emit_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_matching_and_detectors_emit_json(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # shared_data: the benchmark reads ../shared/data (bench.common.SHARED); skips with the reason without it
     rows = matching.run(docs=20, narratives=5, store_matches=(200,), passes=1, model="hashing", write=False)
     recs = _records(capsys.readouterr().out)
     assert {r["stage"] for r in recs} == {"match", "detect"}
@@ -28,7 +29,9 @@ def test_matching_and_detectors_emit_json(capsys: pytest.CaptureFixture[str]) ->
     assert rows == recs
 
 
-def test_search_at_500_passages_emits_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_at_500_passages_emits_json(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     search.run((500,), queries=5, base=tmp_path, write=False)
     recs = _records(capsys.readouterr().out)
     modes = {(r["mode"], r["filters"]) for r in recs if r.get("stage") == "search"}
