@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -405,20 +405,27 @@ class CrawlStateStore(Store):
             with self._db.transaction() as db:
                 db.executemany("DELETE FROM source_lease WHERE source_id = ?", ids)
 
-    def claim_due(self, worker: str, now: datetime, lease_seconds: float, limit: int) -> list[SourceLease]:
+    def claim_due(
+        self, worker: str, now: datetime, lease_seconds: float, limit: int, *, exclude: Collection[str] = ()
+    ) -> list[SourceLease]:
         """Lease up to ``limit`` sources that are due at ``now`` and that no unexpired lease holds, to
         ``worker`` for ``lease_seconds``; the longest-due first. Workers claiming at once get
-        disjoint sources (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time)."""
+        disjoint sources (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: one writer at a time).
+        ``exclude``: sources the worker is still crawling (a lease that ran out under a hung crawl
+        goes to another worker, not back to the same one)."""
         if limit <= 0:
             return []
         t = to_us(now)
         until = to_us(now + timedelta(seconds=lease_seconds))
+        skip = sorted(exclude)
+        not_in = f" AND source_id NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
         with self._db.transaction() as db:
             rows = db.execute(
                 "UPDATE source_lease SET lease_owner = ?, lease_until = ?, claims = claims + 1 WHERE source_id IN ("
                 "SELECT source_id FROM source_lease WHERE due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-                f" ORDER BY due_at, source_id LIMIT ?{self._db.dialect.skip_locked}) RETURNING {_LEASE_COLUMNS}",
-                (worker, until, t, t, limit),
+                f"{not_in} ORDER BY due_at, source_id LIMIT ?{self._db.dialect.skip_locked})"
+                f" RETURNING {_LEASE_COLUMNS}",
+                (worker, until, t, t, *skip, limit),
             ).fetchall()
         return sorted((_lease(r) for r in rows), key=lambda x: (x.due_at, x.source_id))
 

@@ -207,7 +207,9 @@ class Service:
         state = self.pipeline.state
         known = runnable_sources(self.config)
         started = []
-        for lease in state.claim_due(self.worker, now, self.lease.total_seconds(), free):
+        with self._mutex:
+            crawling = set(self._running)
+        for lease in state.claim_due(self.worker, now, self.lease.total_seconds(), free, exclude=crawling):
             sid = lease.source_id
             if sid not in known:  # scheduled by a worker whose config has it: let that one take it
                 if sid not in self._unknown_logged:

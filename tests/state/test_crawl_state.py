@@ -62,6 +62,18 @@ def test_claims_are_disjoint_and_expire(target: Callable[[str], Target]) -> None
         assert lease is not None and lease.owner == "B" and lease.claims == 2
 
 
+def test_a_worker_does_not_reclaim_what_it_is_still_crawling(target: Callable[[str], Target]) -> None:
+    """A lease that ran out under a hung crawl goes to another worker, not back to the hung one."""
+    a, b = _two(target)
+    with a, b:
+        a.schedule({"tg-mash": T0, "tg-rian": T0, "feed": T0})
+        assert {x.source_id for x in a.claim_due("A", T0, 60, limit=2)} == {"feed", "tg-mash"}
+        later = T0 + timedelta(seconds=61)  # both leases ran out; A still crawls tg-mash
+        got = a.claim_due("A", later, 60, limit=5, exclude={"tg-mash"})
+        assert sorted(x.source_id for x in got) == ["feed", "tg-rian"]
+        assert [x.source_id for x in b.claim_due("B", later, 60, limit=5, exclude=())] == ["tg-mash"]
+
+
 def test_release_records_result_and_next_due(target: Callable[[str], Target]) -> None:
     a, b = _two(target)
     with a, b:
