@@ -17,13 +17,12 @@ from typing import Any
 import yaml
 from fastapi.testclient import TestClient
 
-from core.documents import document_id_for_telegram
 from core.settings import Config, load_config
-from crawlers.normalize import make_document
 from crawlers.state import CrawlStateStore
 from index.embed import HashingEmbedder
 from narrawatch.backends import open_index
 from narrawatch.pipeline import Pipeline
+from tests.support.posts import telegram_document
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 POSTS = DATA / "index" / "posts.jsonl"
@@ -62,24 +61,7 @@ def write_fresh_config(root: Path) -> Path:
 
 def ingest_posts(config: Config, limit: int = 60) -> list[str]:
     """Index the first ``limit`` real posts as the writer would; returns their document ids."""
-    docs = []
-    for p in load_posts()[:limit]:
-        cid = abs(int(p["channel_id"]))
-        docs.append(
-            make_document(
-                source_id=f"tg{cid}",
-                kind="telegram",
-                url=f"https://t.me/c{cid}/{p['message_id']}",
-                title="",
-                text=p["text"],
-                published=datetime.fromisoformat(p["date"]),
-                fetched=FETCHED,
-                language_hint="ru",
-                extraction="telegram",
-                outlet=str(p["channel"]),
-                doc_id=document_id_for_telegram(str(cid), int(p["message_id"])),
-            )
-        )
+    docs = [telegram_document(p, FETCHED) for p in load_posts()[:limit]]
     emb = HashingEmbedder()
     index = open_index(config, emb.space)  # the configured backend, as the writer opens it
     state = CrawlStateStore(config.data_dir / "state.db")

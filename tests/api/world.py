@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from alerts.rules import AlertEngine, make_alert, run_rules
-from core.documents import document_id_for_telegram
 from core.events import DetectorEvent
 from core.matches import Match
 from core.settings import Config, load_config
@@ -30,6 +29,7 @@ from monitors.store import MatchStore
 from narrawatch.app import App
 from narrawatch.http.tokens import TokenStore
 from narrawatch.pipeline import Pipeline
+from tests.support.posts import telegram_document
 from tests.support.timeline import load_posts, posts_to_matches
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -95,24 +95,7 @@ def _write_config(root: Path, posts: list[dict[str, Any]]) -> None:
 
 
 def _documents(posts: list[dict[str, Any]]) -> list[Any]:
-    docs = []
-    for p in posts:
-        cid = abs(int(p["channel_id"]))
-        docs.append(
-            make_document(
-                source_id=f"tg{cid}",
-                kind="telegram",
-                url=f"https://t.me/c{cid}/{p['message_id']}",
-                title="",
-                text=p["text"],
-                published=datetime.fromisoformat(p["date"]),
-                fetched=NOW,
-                language_hint="ru",
-                extraction="telegram",
-                outlet=str(p["channel"]),
-                doc_id=document_id_for_telegram(str(cid), int(p["message_id"])),
-            )
-        )
+    docs = [telegram_document(p, NOW) for p in posts]
     docs.append(
         make_document(
             source_id="evil-site",
